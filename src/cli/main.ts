@@ -1,0 +1,41 @@
+/**
+ * Entry point of the `atelier` command: finds the sub-command and hands it the remaining
+ * arguments. Each command lives in its own module under ./commands and is loaded on demand, so
+ * `atelier data validate` never pays for the HTTP server's imports.
+ */
+type CommandModule = { run(args: string[]): Promise<number> };
+
+const commands: Record<string, () => Promise<CommandModule>> = {
+  serve: () => import('./commands/serve.ts'),
+  worker: () => import('./commands/worker.ts'),
+  keys: () => import('./commands/keys.ts'),
+  data: () => import('./commands/data.ts'),
+  quickstart: () => import('./commands/quickstart.ts'),
+};
+
+const usage = `usage: atelier <command> [options]
+
+commands:
+  serve        start the API, the embedded worker and the serving engines
+  worker       run a worker that claims jobs from a shared database
+  keys         create and list API keys (atelier keys create --workspace W)
+  data         validate | tokenize | reformat | split | stats dataset files
+  quickstart   start Atelier and fine-tune the built-in model end to end
+
+Run 'atelier <command> --help' for a command's options.`;
+
+/** Runs the command named by args[0]; resolves to the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage);
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`atelier: unknown command '${name}'\n\n${usage}`);
+    return 2;
+  }
+  const command = await load();
+  return command.run(rest);
+}
