@@ -24,6 +24,6 @@ pip -r trainer/requirements.txt -r trainer/requirements-dev.txt
 pip --no-deps mistral-common
 # wandb (the W&B integration's client, run offline in tests): its OTLP exporter's own dependency is
 # missing from some offline stores and is only used for online telemetry, so install around it.
-pip click opentelemetry-api opentelemetry-sdk packaging platformdirs protobuf pyyaml xxhash
-pip --no-deps wandb opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-common opentelemetry-proto
+pip click packaging platformdirs protobuf pyyaml xxhash
+pip --no-deps wandb opentelemetry-api opentelemetry-sdk opentelemetry-exporter-otlp-proto-http opentelemetry-exporter-otlp-proto-common opentelemetry-proto
 echo "$stamp" > .venv/.atelier-stamp
