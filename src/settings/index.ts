@@ -1,0 +1,88 @@
+/**
+ * Every setting Atelier reads, in one place: its environment variable, its default (Mistral's value
+ * where Mistral has one) and what it means. CLI flags override the environment, which overrides
+ * the defaults. docs/configuration.md is generated from `settingDocs` (and tested against it).
+ *
+ * To add a setting: add one entry to `definitions`; the type of `Settings` follows.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const MB = 1024 * 1024;
+
+type Definition<T extends z.ZodType> = {
+  env: string;
+  schema: T;
+  doc: string;
+};
+
+function def<T extends z.ZodType>(env: string, schema: T, doc: string): Definition<T> {
+  return { env, schema, doc };
+}
+
+const int = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+const num = (fallback: number) => z.coerce.number().nonnegative().default(fallback);
+const list = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean));
+
+export const definitions = {
+  // Server
+  host: def('ATELIER_HOST', z.string().default('127.0.0.1'), 'Address the HTTP server listens on.'),
+  port: def('ATELIER_PORT', int(8000), 'Port the HTTP server listens on.'),
+  dataDir: def('ATELIER_DATA_DIR', z.string().default('.atelier'), 'Folder for the SQLite database, uploaded files, token shards, checkpoints and adapters.'),
+  databaseUrl: def('ATELIER_DATABASE_URL', z.string().default(''), 'postgres://… to use PostgreSQL; empty means SQLite inside the data dir.'),
+  apiKeys: def('ATELIER_API_KEYS', list, 'Comma-separated API keys accepted in addition to those created with `atelier keys create`; they belong to the default workspace.'),
+  publicUrl: def('ATELIER_PUBLIC_URL', z.string().default(''), 'Base URL put into signed file URLs; empty means http://<host>:<port>.'),
+
+  // Files (Mistral's limits)
+  maxFileBytes: def('ATELIER_MAX_FILE_BYTES', int(512 * MB), 'Largest upload accepted (Mistral: 512 MB); larger uploads get 413 and leave nothing behind.'),
+  maxValidationFileBytes: def('ATELIER_MAX_VALIDATION_FILE_BYTES', int(1 * MB), 'Largest validation file a job accepts (Mistral: 1 MB).'),
+  signedUrlMaxHours: def('ATELIER_SIGNED_URL_MAX_HOURS', int(24 * 7), 'Longest lifetime of a signed download URL, in hours.'),
+
+  // Processes
+  python: def('ATELIER_PYTHON', z.string().default(''), 'Python interpreter for the trainer and the serving engines; empty means .venv/bin/python of the checkout, else python3.'),
+  device: def('ATELIER_DEVICE', z.string().default('auto'), 'Device for training and serving: auto, cpu, cuda or cuda:N.'),
+  modelsDir: def('ATELIER_MODELS_DIR', z.string().default(''), 'Extra folder of base models (one sub-folder per model id, Mistral or Hugging Face layout).'),
+
+  // Estimates
+  pricePerGpuHour: def('ATELIER_PRICE_PER_GPU_HOUR', num(2), 'Price of one device-hour, used for the cost estimate in job metadata.'),
+  currency: def('ATELIER_CURRENCY', z.string().default('USD'), 'Currency of the cost estimate.'),
+} as const;
+
+type Definitions = typeof definitions;
+export type Settings = { [K in keyof Definitions]: z.output<Definitions[K]['schema']> };
+export type SettingName = keyof Definitions;
+
+/** Reads settings from an environment plus explicit overrides (CLI flags); throws on bad values. */
+export function loadSettings(
+  overrides: Partial<Record<SettingName, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Settings {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, d] of Object.entries(definitions) as [SettingName, Definition<z.ZodType>][]) {
+    const raw = overrides[name] ?? env[d.env];
+    const parsed = d.schema.safeParse(raw === '' && name !== 'apiKeys' ? undefined : raw);
+    if (parsed.success) out[name] = parsed.data;
+    else problems.push(`${d.env}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  if (problems.length) throw new Error(`invalid settings:\n  ${problems.join('\n  ')}`);
+  const settings = out as Settings;
+  settings.dataDir = path.resolve(settings.dataDir);
+  return settings;
+}
+
+/** One row per setting, for docs/configuration.md and `atelier serve --help`. */
+export function settingDocs(): { name: string; env: string; default: string; doc: string }[] {
+  return Object.entries(definitions).map(([name, d]) => {
+    const parsed = (d.schema as z.ZodType).safeParse(undefined);
+    return {
+      name,
+      env: d.env,
+      default: parsed.success ? JSON.stringify(parsed.data) : '',
+      doc: d.doc,
+    };
+  });
+}
