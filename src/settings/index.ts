@@ -69,9 +69,8 @@ export function loadSettings(
     else problems.push(`${d.env}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   }
   if (problems.length) throw new Error(`invalid settings:\n  ${problems.join('\n  ')}`);
-  const settings = out as Settings;
-  settings.dataDir = path.resolve(settings.dataDir);
-  return settings;
+  out.dataDir = path.resolve(String(out.dataDir));
+  return out as Settings;
 }
 
 /** One row per setting, for docs/configuration.md and `atelier serve --help`. */
