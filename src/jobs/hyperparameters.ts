@@ -1,0 +1,115 @@
+/**
+ * Hyperparameters: Mistral's fields with Mistral's defaults, Atelier's documented extensions (LoRA
+ * rank, batch size), the OpenAI mapping, and the plan (steps, epochs) derived from real token counts.
+ */
+
+/** What a job stores: the request's values, defaults filled, steps/epochs left as asked. */
+export type Hyperparameters = {
+  training_steps: number | null;
+  learning_rate: number;
+  weight_decay: number;
+  warmup_fraction: number;
+  epochs: number | null;
+  seq_len: number | null;
+  /** Accepted for compatibility; fill-in-the-middle applies to pretraining text, not chat data, so it is not used. */
+  fim_ratio: number | null;
+  lora_rank: number;
+  batch_size: number;
+};
+
+/** Mistral's request fields (all optional/nullable) plus the extensions. */
+export type HyperparametersInput = {
+  training_steps?: number | null;
+  learning_rate?: number | null;
+  weight_decay?: number | null;
+  warmup_fraction?: number | null;
+  epochs?: number | null;
+  seq_len?: number | null;
+  fim_ratio?: number | null;
+  lora_rank?: number | null;
+  batch_size?: number | null;
+};
+
+/** Mistral's defaults (SDK: learning_rate 1e-4; mistral-finetune: weight_decay 0.1, pct_start 0.05, LoRA rank 16). */
+export const hyperparameterDefaults = {
+  learning_rate: 1e-4,
+  weight_decay: 0.1,
+  warmup_fraction: 0.05,
+  lora_rank: 16,
+  batch_size: 1,
+  /** mistral-finetune's default seq_len, capped at the base model's context. */
+  seq_len: 2048,
+} as const;
+
+/** Fills the defaults of a Mistral-dialect hyperparameters object. */
+export function normalizeHyperparameters(input: HyperparametersInput = {}): Hyperparameters {
+  return {
+    training_steps: input.training_steps ?? null,
+    learning_rate: input.learning_rate ?? hyperparameterDefaults.learning_rate,
+    weight_decay: input.weight_decay ?? hyperparameterDefaults.weight_decay,
+    warmup_fraction: input.warmup_fraction ?? hyperparameterDefaults.warmup_fraction,
+    epochs: input.epochs ?? null,
+    seq_len: input.seq_len ?? null,
+    fim_ratio: input.fim_ratio ?? null,
+    lora_rank: input.lora_rank ?? hyperparameterDefaults.lora_rank,
+    batch_size: input.batch_size ?? hyperparameterDefaults.batch_size,
+  };
+}
+
+export type OpenAIHyperparametersInput = {
+  n_epochs?: 'auto' | number | null;
+  batch_size?: 'auto' | number | null;
+  learning_rate_multiplier?: 'auto' | number | null;
+};
+
+/**
+ * OpenAI → Mistral: n_epochs → epochs, batch_size → batch_size, learning_rate_multiplier × 1e-4 →
+ * learning_rate; "auto" means Atelier's default for that field.
+ */
+export function fromOpenAIHyperparameters(input: OpenAIHyperparametersInput = {}): Hyperparameters {
+  const pick = (v: 'auto' | number | null | undefined) => (typeof v === 'number' ? v : null);
+  const multiplier = pick(input.learning_rate_multiplier);
+  return normalizeHyperparameters({
+    epochs: pick(input.n_epochs),
+    batch_size: pick(input.batch_size),
+    learning_rate: multiplier === null ? null : multiplier * hyperparameterDefaults.learning_rate,
+  });
+}
+
+/** What the trainer runs: every value resolved against the data and the base model. */
+export type TrainingPlan = {
+  training_steps: number;
+  epochs: number;
+  seq_len: number;
+  train_tokens_per_step: number;
+  train_tokens: number;
+  data_tokens: number;
+};
+
+/**
+ * Resolves steps and epochs from the data: training_steps wins; else epochs × data_tokens over the
+ * tokens per step (rounded up); else one epoch. Throws when seq_len exceeds the model's context.
+ */
+export function planTraining(h: Hyperparameters, dataTokens: number, maxSeqLen: number): TrainingPlan {
+  const seqLen = h.seq_len ?? Math.min(hyperparameterDefaults.seq_len, maxSeqLen);
+  if (seqLen > maxSeqLen) {
+    throw new RangeError(`seq_len ${seqLen} exceeds the base model's context of ${maxSeqLen} tokens; use seq_len ≤ ${maxSeqLen}`);
+  }
+  const perStep = seqLen * h.batch_size;
+  const epochsWanted = h.epochs ?? 1;
+  const steps = h.training_steps ?? Math.max(1, Math.ceil((epochsWanted * dataTokens) / perStep));
+  const trainTokens = steps * perStep;
+  return {
+    training_steps: steps,
+    epochs: dataTokens > 0 ? round(trainTokens / dataTokens, 4) : 0,
+    seq_len: seqLen,
+    train_tokens_per_step: perStep,
+    train_tokens: trainTokens,
+    data_tokens: dataTokens,
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,74 @@
+/**
+ * The job state machine: Mistral's ten statuses (reference/mistral-api.md §2.5), the transitions
+ * Atelier allows, and how each status reads in the OpenAI dialect (§7).
+ */
+import { z } from 'zod';
+
+/** In the SDK's enum order (1.15.1 rejects any other value). */
+export const jobStatuses = [
+  'QUEUED',
+  'STARTED',
+  'VALIDATING',
+  'VALIDATED',
+  'RUNNING',
+  'FAILED_VALIDATION',
+  'FAILED',
+  'SUCCESS',
+  'CANCELLED',
+  'CANCELLATION_REQUESTED',
+] as const;
+export const jobStatusSchema = z.enum(jobStatuses);
+export type JobStatus = z.infer<typeof jobStatusSchema>;
+
+export const terminalStatuses: readonly JobStatus[] = ['SUCCESS', 'FAILED', 'FAILED_VALIDATION', 'CANCELLED'];
+
+/** Statuses in which an identical job counts as a duplicate (409 on create). */
+export const activeStatuses: readonly JobStatus[] = ['QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'RUNNING'];
+
+const transitions: Record<JobStatus, readonly JobStatus[]> = {
+  QUEUED: ['STARTED', 'CANCELLATION_REQUESTED'],
+  STARTED: ['VALIDATING', 'FAILED', 'CANCELLATION_REQUESTED'],
+  VALIDATING: ['VALIDATED', 'FAILED_VALIDATION', 'FAILED', 'CANCELLATION_REQUESTED'],
+  VALIDATED: ['RUNNING', 'CANCELLATION_REQUESTED'],
+  RUNNING: ['SUCCESS', 'FAILED', 'CANCELLATION_REQUESTED'],
+  CANCELLATION_REQUESTED: ['CANCELLED', 'FAILED'],
+  FAILED_VALIDATION: [],
+  FAILED: [],
+  SUCCESS: [],
+  CANCELLED: [],
+};
+
+/** True when a job may move from `from` to `to`. */
+export function canTransition(from: JobStatus, to: JobStatus): boolean {
+  return transitions[from].includes(to);
+}
+
+/** True for SUCCESS, FAILED, FAILED_VALIDATION and CANCELLED. */
+export function isTerminal(status: JobStatus): boolean {
+  return terminalStatuses.includes(status);
+}
+
+export const openAIStatuses = ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type OpenAIStatus = (typeof openAIStatuses)[number];
+
+/** The OpenAI dialect's name for a status (reference §7; CANCELLATION_REQUESTED reads as running until the trainer stops). */
+export function toOpenAIStatus(status: JobStatus): OpenAIStatus {
+  switch (status) {
+    case 'QUEUED':
+    case 'STARTED':
+    case 'VALIDATED':
+      return 'queued';
+    case 'VALIDATING':
+      return 'validating_files';
+    case 'RUNNING':
+    case 'CANCELLATION_REQUESTED':
+      return 'running';
+    case 'SUCCESS':
+      return 'succeeded';
+    case 'FAILED':
+    case 'FAILED_VALIDATION':
+      return 'failed';
+    case 'CANCELLED':
+      return 'cancelled';
+  }
+}
