@@ -1,0 +1,113 @@
+/**
+ * The Tekken text tokenizer behind `tekken.json`: tiktoken BPE (the `tiktoken` package's WASM
+ * core) over the file's ranks cut to `default_vocab_size - default_num_special_tokens`, with every
+ * ordinary id shifted up by the number of special tokens, which come first.
+ */
+import { Tiktoken } from 'tiktoken';
+import { z } from 'zod';
+import type { ImageSettings, TextBackend } from './backend.ts';
+
+// The list mistral-common uses for files without `special_tokens` (versions up to v7).
+const DEPRECATED_SPECIALS = [
+  '<unk>', '<s>', '</s>', '[INST]', '[/INST]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]',
+  '[TOOL_RESULTS]', '[/TOOL_RESULTS]', '[TOOL_CALLS]', '[IMG]', '<pad>', '[IMG_BREAK]', '[IMG_END]',
+  '[PREFIX]', '[MIDDLE]', '[SUFFIX]', '[SYSTEM_PROMPT]', '[/SYSTEM_PROMPT]', '[TOOL_CONTENT]',
+];
+
+const imageSchema = z.object({
+  image_patch_size: z.number().int().positive(),
+  max_image_size: z.number().int().positive(),
+  spatial_merge_size: z.number().int().positive().default(1),
+});
+
+export const tekkenFileSchema = z.object({
+  config: z.object({
+    pattern: z.string(),
+    default_vocab_size: z.number().int().positive(),
+    default_num_special_tokens: z.number().int().positive(),
+    version: z.string(),
+  }),
+  vocab: z.array(z.object({ rank: z.number().int(), token_bytes: z.string() })),
+  special_tokens: z.array(z.object({ rank: z.number().int(), token_str: z.string() })).optional(),
+  image: imageSchema.optional(),
+  multimodal: imageSchema.optional(),
+});
+export type TekkenFile = z.infer<typeof tekkenFileSchema>;
+
+export class TekkenBackend implements TextBackend {
+  readonly kind = 'tekken' as const;
+  readonly vocabSize: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly stripLeadingSpace = false;
+  readonly image: ImageSettings | null;
+  readonly numSpecial: number;
+  private readonly bpe: Tiktoken;
+  private readonly special = new Map<string, number>();
+  private readonly specialIds = new Map<number, string>();
+  private readonly ranks: string[];
+  private readonly bytesCache: (Uint8Array | undefined)[];
+
+  constructor(file: TekkenFile, version: string) {
+    const cfg = file.config;
+    this.numSpecial = cfg.default_num_special_tokens;
+    this.vocabSize = cfg.default_vocab_size;
+    const inner = this.vocabSize - this.numSpecial;
+    if (file.vocab.length < inner) throw new Error(`tekken vocab has ${file.vocab.length} ranks, needs ${inner}`);
+    const listed = file.special_tokens;
+    if (!listed && Number(version.slice(1)) > 7) {
+      throw new Error(`tekken ${version} file must list its special_tokens`);
+    }
+    const names = listed ? sortedNames(listed) : DEPRECATED_SPECIALS;
+    for (let i = 0; i < this.numSpecial; i++) {
+      const name = names[i] ?? `<SPECIAL_${i}>`;
+      this.special.set(name, i);
+      this.specialIds.set(i, name);
+    }
+    this.ranks = file.vocab.slice(0, inner).map((v) => v.token_bytes);
+    this.bytesCache = new Array(this.vocabSize);
+    const bpeText = this.ranks.map((b64, i) => `${b64} ${i}`).join('\n');
+    this.bpe = new Tiktoken(bpeText, {}, cfg.pattern);
+    this.bosId = this.special.get('<s>') ?? 1;
+    this.eosId = this.special.get('</s>') ?? 2;
+    const img = file.image ?? file.multimodal;
+    this.image = img
+      ? { patchSize: img.image_patch_size, maxImageSize: img.max_image_size, spatialMergeSize: img.spatial_merge_size }
+      : null;
+  }
+
+  encodeInto(text: string, out: number[]): void {
+    if (text.length === 0) return;
+    const ids = this.bpe.encode_ordinary(text);
+    const off = this.numSpecial;
+    for (let i = 0; i < ids.length; i++) out.push((ids[i] as number) + off);
+  }
+
+  specialId(name: string): number | undefined {
+    return this.special.get(name);
+  }
+
+  isSpecial(id: number): boolean {
+    return id < this.numSpecial;
+  }
+
+  specialName(id: number): string | undefined {
+    return this.specialIds.get(id);
+  }
+
+  tokenBytes(id: number): Uint8Array {
+    let b = this.bytesCache[id];
+    if (b === undefined) {
+      const b64 = id >= this.numSpecial ? this.ranks[id - this.numSpecial] : undefined;
+      b = b64 === undefined ? new Uint8Array(0) : new Uint8Array(Buffer.from(b64, 'base64'));
+      this.bytesCache[id] = b;
+    }
+    return b;
+  }
+}
+
+function sortedNames(list: { rank: number; token_str: string }[]): string[] {
+  const names: string[] = [];
+  for (const t of list) names[t.rank] = t.token_str;
+  return names;
+}
