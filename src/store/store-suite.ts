@@ -1,0 +1,199 @@
+/**
+ * The store's test suite, written once and run against every database (store.test.ts runs it on
+ * SQLite and on PostgreSQL). A location is one empty database + data dir; `open()` connects to it
+ * (migrating it) and can be called several times to get independent connections.
+ */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { describe, it, type TestContext } from 'node:test';
+import {
+  commitUpload,
+  createApiKey,
+  deleteFile,
+  ensureWorkspace,
+  FileTooLargeError,
+  getFile,
+  hashApiKey,
+  listApiKeys,
+  listFiles,
+  listMigrations,
+  setFileValidation,
+  stageUpload,
+  workspaceIdForKeyHash,
+  type NewFile,
+  type Store,
+} from './index.ts';
+
+export type StoreLocation = { open(): Promise<Store>; cleanup(): Promise<void> };
+export type MakeLocation = () => Promise<StoreLocation>;
+
+async function withStore(t: TestContext, make: MakeLocation): Promise<{ store: Store; location: StoreLocation }> {
+  const location = await make();
+  const store = await location.open();
+  t.after(async () => {
+    await store.close();
+    await location.cleanup();
+  });
+  return { store, location };
+}
+
+async function readAll(s: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const newFile = (workspaceId: string, over: Partial<NewFile> = {}): NewFile => ({
+  workspaceId,
+  filename: 'train.jsonl',
+  purpose: 'fine-tune',
+  sampleType: 'instruct',
+  source: 'upload',
+  mimetype: 'application/jsonl',
+  visibility: 'workspace',
+  expiresAt: null,
+  status: 'processed',
+  ...over,
+});
+
+async function upload(store: Store, workspaceId: string, content: string, over: Partial<NewFile> = {}) {
+  const staged = await stageUpload(store.blobs, Readable.from([Buffer.from(content)]), 1024 * 1024);
+  return commitUpload(store.db, store.blobs, staged, newFile(workspaceId, over));
+}
+
+/** Registers the whole store suite under `name`. `skip` (a reason) skips it visibly. */
+export function runStoreSuite(name: string, make: MakeLocation, skip?: string | false): void {
+  describe(`store on ${name}`, { skip: skip || false }, () => {
+    it('rewrites $n placeholders, repeated and out of order', async (t) => {
+      const { store } = await withStore(t, make);
+      const row = await store.db.one<{ a: string; b: string; c: string }>('SELECT $2 AS a, $1 AS b, $2 AS c', ['x', 'y']);
+      assert.deepEqual({ ...row }, { a: 'y', b: 'x', c: 'y' });
+    });
+
+    it('records each migration once, even when two processes start at once', async (t) => {
+      const location = await make();
+      const [a, b] = await Promise.all([location.open(), location.open()]);
+      t.after(async () => {
+        await a.close();
+        await b.close();
+        await location.cleanup();
+      });
+      const rows = await a.db.query<{ id: string }>('SELECT id FROM schema_migrations ORDER BY id');
+      const expected = (await listMigrations(a.db.dialect)).map((m) => m.id);
+      assert.deepEqual(rows.map((r) => r.id), expected);
+      assert.ok(expected.includes('001-foundation'));
+    });
+
+    it('rolls a transaction back when its function throws', async (t) => {
+      const { store } = await withStore(t, make);
+      await assert.rejects(
+        store.db.transaction(async (tx) => {
+          await tx.run('INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)', ['abcd0001', 'rolled', 1]);
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.equal(await store.db.one('SELECT id FROM workspaces WHERE name = $1', ['rolled']), undefined);
+    });
+
+    it('claims each row exactly once with skipLocked across concurrent transactions', async (t) => {
+      const { store, location } = await withStore(t, make);
+      const other = await location.open();
+      t.after(() => other.close());
+      await store.db.exec('CREATE TABLE claim_test (id TEXT PRIMARY KEY, owner TEXT)');
+      for (let i = 0; i < 6; i++) await store.db.run('INSERT INTO claim_test (id, owner) VALUES ($1, NULL)', [`r${i}`]);
+      const claim = (db: Store['db'], owner: string) =>
+        db.transaction(async (tx) => {
+          const row = await tx.one<{ id: string }>(`SELECT id FROM claim_test WHERE owner IS NULL ORDER BY id LIMIT 1 ${tx.skipLocked}`);
+          if (!row) return null;
+          await tx.run('UPDATE claim_test SET owner = $1 WHERE id = $2', [owner, row.id]);
+          return row.id;
+        });
+      const claimed = await Promise.all(Array.from({ length: 8 }, (_, i) => claim(i % 2 ? other.db : store.db, `w${i}`)));
+      const ids = claimed.filter((c): c is string => c !== null);
+      assert.equal(ids.length, 6);
+      assert.equal(new Set(ids).size, 6);
+    });
+
+    it('creates workspaces with 8-hex ids and finds keys only by their hash', async (t) => {
+      const { store } = await withStore(t, make);
+      const ws = await ensureWorkspace(store.db, 'team-a');
+      assert.match(ws.id, /^[0-9a-f]{8}$/);
+      assert.deepEqual(await ensureWorkspace(store.db, 'team-a'), ws);
+      const { key, prefix } = await createApiKey(store.db, ws.id);
+      assert.equal(await workspaceIdForKeyHash(store.db, hashApiKey(key)), ws.id);
+      assert.equal(await workspaceIdForKeyHash(store.db, hashApiKey(`${key}x`)), null);
+      const stored = await store.db.query<{ key_hash: string }>('SELECT key_hash FROM api_keys');
+      assert.ok(stored.every((r) => r.key_hash !== key));
+      const listed = await listApiKeys(store.db);
+      assert.deepEqual(listed.map((k) => [k.workspaceName, k.prefix]), [['team-a', prefix]]);
+    });
+
+    it('stores uploads with sha256 and line count, and deduplicates same bytes and name', async (t) => {
+      const { store } = await withStore(t, make);
+      const ws = await ensureWorkspace(store.db, 'w');
+      const first = await upload(store, ws.id, '{"a":1}\n{"a":2}\n{"a":3}');
+      assert.equal(first.created, true);
+      assert.equal(first.file.numLines, 3);
+      assert.equal(first.file.bytes, 23);
+      assert.match(first.file.sha256, /^[0-9a-f]{64}$/);
+      const again = await upload(store, ws.id, '{"a":1}\n{"a":2}\n{"a":3}');
+      assert.equal(again.created, false);
+      assert.equal(again.file.id, first.file.id);
+      const renamed = await upload(store, ws.id, '{"a":1}\n{"a":2}\n{"a":3}', { filename: 'other.jsonl' });
+      assert.equal(renamed.created, true);
+      const blob = await readAll(await store.blobs.stream(first.file.blobKey));
+      assert.equal(blob.toString(), '{"a":1}\n{"a":2}\n{"a":3}');
+    });
+
+    it('rejects an upload over the limit and keeps no bytes', async (t) => {
+      const { store } = await withStore(t, make);
+      await assert.rejects(stageUpload(store.blobs, Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), 1000), FileTooLargeError);
+      const staged = await stageUpload(store.blobs, Readable.from([Buffer.alloc(1000)]), 1000);
+      assert.equal(staged.bytes, 1000);
+      const { readdir } = await import('node:fs/promises');
+      const path = await import('node:path');
+      const dir = path.dirname(store.blobs.localPath(staged.blobKey) ?? '');
+      assert.deepEqual(await readdir(dir), [staged.id]);
+    });
+
+    it('lists with filters, paging, cursors and totals, scoped to the workspace', async (t) => {
+      const { store } = await withStore(t, make);
+      const a = await ensureWorkspace(store.db, 'a');
+      const b = await ensureWorkspace(store.db, 'b');
+      const f1 = (await upload(store, a.id, '1', { filename: 'Alpha_1.jsonl' })).file;
+      const f2 = (await upload(store, a.id, '2', { filename: 'beta.jsonl', purpose: 'batch', sampleType: 'batch_request' })).file;
+      const f3 = (await upload(store, a.id, '3', { filename: 'alpha%3.jsonl', mimetype: 'text/plain' })).file;
+      await upload(store, b.id, '4', { filename: 'alpha.jsonl' });
+      const ids = async (filter: Parameters<typeof listFiles>[2], page = { order: 'desc' as const, limit: 100 }) =>
+        (await listFiles(store.db, a.id, filter, page)).files.map((f) => f.id);
+      assert.deepEqual(await ids({}), [f3.id, f2.id, f1.id]);
+      assert.deepEqual(await ids({ search: 'ALPHA' }), [f3.id, f1.id]);
+      assert.deepEqual(await ids({ search: '%' }), [f3.id]);
+      assert.deepEqual(await ids({ search: '_' }), [f1.id]);
+      assert.deepEqual(await ids({ purpose: 'batch' }), [f2.id]);
+      assert.deepEqual(await ids({ sampleTypes: ['instruct', 'pretrain'] }), [f3.id, f1.id]);
+      assert.deepEqual(await ids({ mimetypes: ['text/plain'] }), [f3.id]);
+      assert.deepEqual(await ids({ sources: ['repository'] }), []);
+      const page = await listFiles(store.db, a.id, {}, { order: 'asc', limit: 1, offset: 1 });
+      assert.deepEqual([page.files.map((f) => f.id), page.total], [[f2.id], 3]);
+      assert.deepEqual(await ids({}, { order: 'desc', limit: 2, after: f3.id } as never), [f2.id, f1.id]);
+      assert.deepEqual(await ids({}, { order: 'asc', limit: 5, after: f1.id } as never), [f2.id, f3.id]);
+    });
+
+    it('hides other workspaces’ files and deletes row and bytes', async (t) => {
+      const { store } = await withStore(t, make);
+      const a = await ensureWorkspace(store.db, 'a');
+      const b = await ensureWorkspace(store.db, 'b');
+      const { file } = await upload(store, a.id, 'x\n');
+      assert.equal(await getFile(store.db, b.id, file.id), null);
+      assert.equal(await deleteFile(store.db, store.blobs, b.id, file.id), false);
+      await setFileValidation(store.db, file.id, 'error', { errors: [{ line: 1, code: 'bad' }] });
+      const got = await getFile(store.db, a.id, file.id);
+      assert.deepEqual([got?.status, got?.validation], ['error', { errors: [{ line: 1, code: 'bad' }] }]);
+      assert.equal(await deleteFile(store.db, store.blobs, a.id, file.id), true);
+      assert.equal(await getFile(store.db, a.id, file.id), null);
+      assert.equal(await store.blobs.stat(file.blobKey), null);
+    });
+  });
+}
