@@ -1,0 +1,213 @@
+"""LoRA fine-tuning, top to bottom: `python -m trainer.train --config FILE`.
+
+Events go to stdout as JSON lines (protocol.py, docs/contracts.md). The loop: linear warm-up then
+cosine decay, gradient accumulation over the step's micro-batches with the loss normalised by the
+step's trained tokens, clipping, AdamW on the adapter only, evaluation + atomic checkpoint at each
+10% of progress (or every `checkpoint_every` steps) and at the last step, SIGTERM -> checkpoint and
+stop. A restart with `resume: true` continues from the newest checkpoint bit for bit.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from .adapter_io import save_adapter_atomic, read_adapter
+from .checkpoint import latest_checkpoint, restore_rng, save_checkpoint
+from .config import TrainConfig, load_config
+from .data import Batch, Shard, TrainStream, validation_batches
+from .lora import apply_lora, load_adapter_state
+from .loss import chunked_ce_sum, chunked_eval
+from .model import Transformer, document_mask
+from .protocol import emit, log
+from .weights import load_model
+
+ADAM_BETAS = (0.9, 0.95)  # mistral-finetune's AdamW betas (reference §1.6)
+
+
+def lr_at(step: int, total: int, peak: float, warmup_fraction: float) -> float:
+    """Learning rate of 1-based `step`: linear warm-up to `peak` over the first `warmup_fraction` of
+    the steps, then cosine decay towards 0 (the last step still gets a small positive rate)."""
+    warm = math.ceil(warmup_fraction * total)
+    if step <= warm:
+        return peak * step / warm
+    progress = (step - warm - 1) / max(1, total - warm)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def checkpoint_steps(total: int, every: int | None) -> set[int]:
+    """Steps that end with evaluation + checkpoint: every `every` steps, or Mistral's rule (each 10%
+    of progress, at least 10 steps apart); always the last step."""
+    if every is not None:
+        return set(range(every, total + 1, every)) | {total}
+    steps, last = set(), 0
+    for k in range(1, 11):
+        s = math.ceil(total * k / 10)
+        if s - last >= 10:
+            steps.add(s)
+            last = s
+    return steps | {total}
+
+
+def total_steps(cfg: TrainConfig, shards: list[Shard]) -> int:
+    """`training_steps`, or enough steps for `epochs` passes over the training tokens."""
+    if cfg.training_steps is not None:
+        return cfg.training_steps
+    data_tokens = sum(int(s.meta["tokens"]) for s in shards)
+    return max(1, math.ceil(cfg.epochs * data_tokens / cfg.tokens_per_step))
+
+
+def pick_device(name: str) -> tuple[torch.device, torch.dtype]:
+    """CUDA in bf16 when asked for (or available under 'auto'), else CPU in fp32."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available: set device to 'cpu' or 'auto'")
+    device = torch.device(name)
+    return device, (torch.bfloat16 if device.type == "cuda" else torch.float32)
+
+
+def config_fingerprint(cfg: TrainConfig) -> str:
+    """Hash of the settings a resumed run must share with the checkpoint's run."""
+    fixed = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "device", "checkpoint_every", "out_dir")}
+    return hashlib.sha256(json.dumps(fixed, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def batch_loss_sum(model: Transformer, batch: Batch) -> torch.Tensor:
+    """Sum of cross-entropy over the batch's trained targets (chunked, no full logits)."""
+    mask = document_mask(batch.doc_ids, batch.positions, model.args.sliding_window)
+    hidden = model(batch.tokens, batch.positions, mask, return_hidden=True)  # (B, T, dim)
+    return chunked_ce_sum(hidden[batch.mask], model.output.weight, batch.targets[batch.mask])
+
+
+@torch.no_grad()
+def evaluate(model: Transformer, batches: list[Batch], device: torch.device) -> tuple[float | None, float | None]:
+    """(valid_loss, valid_mean_token_accuracy) over trained targets, or (None, None) without data."""
+    if not batches:
+        return None, None
+    model.eval()
+    loss, correct, count = 0.0, 0, 0
+    for b in batches:
+        b = b.to(device)
+        mask = document_mask(b.doc_ids, b.positions, model.args.sliding_window)
+        hidden = model(b.tokens, b.positions, mask, return_hidden=True)
+        l, c = chunked_eval(hidden[b.mask], model.output.weight, b.targets[b.mask])
+        loss, correct, count = loss + l, correct + c, count + int(b.mask.sum())
+    model.train()
+    return loss / count, correct / count
+
+
+class StopFlag:
+    """Set by SIGTERM; the loop finishes its step, checkpoints and exits."""
+
+    def __init__(self):
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, signum, frame) -> None:
+        self.requested = True
+
+
+def run(cfg: TrainConfig) -> None:
+    stop = StopFlag()
+    device, dtype = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    train_shards = [Shard(f.shard) for f in cfg.train]
+    valid = validation_batches([Shard(p) for p in cfg.valid], cfg.seq_len, cfg.batch_size)
+    total = total_steps(cfg, train_shards)
+    ckpt_at = checkpoint_steps(total, cfg.checkpoint_every)
+
+    model = load_model(cfg.model_dir, device, dtype)
+    trainable = apply_lora(model, cfg.lora, device)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]  # fp32 adapter weights = AdamW state dtype
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=ADAM_BETAS, eps=1e-8, weight_decay=cfg.weight_decay)
+
+    out_dir, fingerprint = Path(cfg.out_dir), config_fingerprint(cfg)
+    resumed = latest_checkpoint(out_dir) if cfg.resume else None
+    if not cfg.resume:
+        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    state = {"cursor": None, "trained_tokens": 0, "loss_sum": 0.0, "loss_steps": 0, "fingerprint": fingerprint}
+    if resumed is not None:
+        if resumed.trainer_state.get("fingerprint") != fingerprint:
+            raise ValueError(f"the checkpoint in {out_dir} was written with a different config; "
+                             "set resume to false or use a new out_dir")
+        load_adapter_state(model, read_adapter(resumed.adapter_dir, model.args)[0])
+        optimizer.load_state_dict(resumed.optimizer)
+        restore_rng(resumed.rng)
+        state.update({k: resumed.trainer_state[k] for k in ("cursor", "trained_tokens", "loss_sum", "loss_steps")})
+    start = resumed.step if resumed else 0
+    stream = TrainStream(train_shards, [f.weight for f in cfg.train], cfg.seq_len, cfg.seed, state["cursor"])
+    emit("started", total_steps=total, resumed_from_step=start, device=str(device), trainable_params=trainable)
+
+    for step in range(start + 1, total + 1):
+        t0 = time.perf_counter()
+        lr = lr_at(step, total, cfg.learning_rate, cfg.warmup_fraction)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        micro = [stream.next_batch(cfg.batch_size) for _ in range(cfg.grad_accum)]
+        n_trained = sum(int(b.mask.sum()) for b in micro)  # normalise over the whole step's trained tokens
+        loss_total = 0.0
+        for b in micro:
+            loss = batch_loss_sum(model, b.to(device)) / n_trained
+            loss.backward()
+            loss_total += loss.item()
+        clip = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        seen = sum(int((b.doc_ids >= 0).sum()) for b in micro)
+        state["trained_tokens"] += n_trained
+        state["loss_sum"] += loss_total
+        state["loss_steps"] += 1
+        emit("progress", step=step, total_steps=total, loss=loss_total, lr=lr, grad_norm=grad_norm,
+             tokens_per_s=seen / (time.perf_counter() - t0), trained_tokens=state["trained_tokens"])
+
+        if step in ckpt_at or stop.requested:
+            valid_loss, valid_acc = evaluate(model, valid, device)
+            train_loss = state["loss_sum"] / state["loss_steps"]
+            state.update(cursor=stream.cursor, loss_sum=0.0, loss_steps=0)
+            path = save_checkpoint(out_dir, step, model, optimizer, state, model.args, cfg.lora, cfg.model_dir)
+            emit("checkpoint", step=step, path=str(path),
+                 metrics={"train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": valid_acc})
+        if stop.requested and step < total:
+            emit("stopped", step=step)
+            return
+
+    adapter_dir = out_dir / "adapter"
+    final = read_adapter(latest_checkpoint(out_dir).adapter_dir, model.args)[0]
+    save_adapter_atomic(adapter_dir, final, model.args, cfg.lora, cfg.model_dir)
+    emit("done", step=total, trained_tokens=state["trained_tokens"], adapter_dir=str(adapter_dir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.train", description="Atelier LoRA trainer")
+    parser.add_argument("--config", required=True, help="JSON config written by the worker (docs/contracts.md)")
+    args = parser.parse_args(argv)
+    try:
+        run(load_config(args.config))
+        return 0
+    except ValueError as e:
+        emit("error", message=str(e), kind="config")
+        return 2
+    except torch.cuda.OutOfMemoryError as e:
+        emit("error", message=f"out of memory ({e}); lower batch_size or seq_len, or use grad_accum", kind="oom")
+        return 1
+    except Exception as e:  # report anything else to the worker instead of dying silently
+        traceback.print_exc(file=sys.stderr)
+        emit("error", message=f"{type(e).__name__}: {e}", kind="internal")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
