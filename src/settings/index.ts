@@ -39,6 +39,11 @@ export const definitions = {
   // Files (Mistral's limits)
   maxFileBytes: def('ATELIER_MAX_FILE_BYTES', int(512 * MB), 'Largest upload accepted (Mistral: 512 MB); larger uploads get 413 and leave nothing behind.'),
   maxValidationFileBytes: def('ATELIER_MAX_VALIDATION_FILE_BYTES', int(1 * MB), 'Largest validation file a job accepts (Mistral: 1 MB).'),
+  dataMaxLineBytes: def('ATELIER_DATA_MAX_LINE_BYTES', int(32 * MB), 'Longest dataset line accepted (bytes); longer lines are reported as line_too_long without being held in memory. Mistral publishes no per-line limit.'),
+  dataMinLines: def('ATELIER_DATA_MIN_LINES', int(1), 'Fewest lines a dataset file must have. mistral-finetune has an unused check of 10 lines; Atelier only rejects empty files by default.'),
+  dataMaxErrorsKept: def('ATELIER_DATA_MAX_ERRORS_KEPT', int(1000), 'Most dataset errors stored per file report; all errors are still counted.'),
+  dataMaxImageBytes: def('ATELIER_DATA_MAX_IMAGE_BYTES', int(10 * MB), 'Largest decoded image in a dataset line (Mistral vision: 10 MB per image).'),
+  dataMaxImagesPerSample: def('ATELIER_DATA_MAX_IMAGES_PER_SAMPLE', int(8), 'Most images in one dataset sample (Mistral vision: 8 per request).'),
   signedUrlMaxHours: def('ATELIER_SIGNED_URL_MAX_HOURS', int(24 * 7), 'Longest lifetime of a signed download URL, in hours.'),
 
   // Processes

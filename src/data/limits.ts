@@ -1,0 +1,38 @@
+/**
+ * The limits the validator applies, as plain options. Defaults come from the settings registry
+ * (src/settings), so an environment variable changes them everywhere; every function that takes
+ * options also accepts overrides.
+ */
+import { loadSettings } from '../settings/index.ts';
+
+export type DataLimits = {
+  /** Largest training file (Mistral: 512 MB). */
+  maxFileBytes: number;
+  /** Largest validation file (Mistral: 1 MB). */
+  maxValidationFileBytes: number;
+  maxLineBytes: number;
+  minLines: number;
+  /** Errors kept per file report; every error is still counted. */
+  maxErrorsKept: number;
+  maxImageBytes: number;
+  maxImagesPerSample: number;
+};
+
+/** The limits from the environment's settings (Mistral's values unless overridden). */
+export function defaultLimits(env: NodeJS.ProcessEnv = process.env): DataLimits {
+  const s = loadSettings({}, env);
+  return {
+    maxFileBytes: s.maxFileBytes,
+    maxValidationFileBytes: s.maxValidationFileBytes,
+    maxLineBytes: s.dataMaxLineBytes,
+    minLines: s.dataMinLines,
+    maxErrorsKept: s.dataMaxErrorsKept,
+    maxImageBytes: s.dataMaxImageBytes,
+    maxImagesPerSample: s.dataMaxImagesPerSample,
+  };
+}
+
+/** Default limits with some of them replaced. */
+export function resolveLimits(overrides: Partial<DataLimits> = {}): DataLimits {
+  return { ...defaultLimits(), ...overrides };
+}
