@@ -71,10 +71,14 @@ function checkParts(parts: unknown[], at: string, role: Role, limits: ImageLimit
     const pat = `${at} content[${k}]`;
     if (!isObject(part)) {
       p.add('content_part_invalid', `${pat} must be an object like {"type":"text","text":"…"}; found ${excerpt(part)}`);
+      nonEmpty = true; // already reported; an "empty content" error on top would only add noise
       return;
     }
     if (part.type === 'text') {
-      if (typeof part.text !== 'string') p.add('content_part_invalid', `${pat} is a text part without a string "text"`);
+      if (typeof part.text !== 'string') {
+        p.add('content_part_invalid', `${pat} is a text part without a string "text"`);
+        nonEmpty = true;
+      }
       else if (part.text.trim()) nonEmpty = true;
     } else if (part.type === 'image_url') {
       images += 1;
@@ -82,7 +86,8 @@ function checkParts(parts: unknown[], at: string, role: Role, limits: ImageLimit
       if (role !== 'user') p.add('image_not_allowed', `${pat}: images are only allowed in user messages, not ${role} messages`);
       else checkImagePart(part, pat, limits, p);
     } else {
-      p.add('content_part_invalid', `${pat} has type ${excerpt(part.type)}; use "text" or "image_url"`);
+      p.add('content_part_invalid', `${pat} has type ${excerpt(part.type ?? null)}; use "text" or "image_url"`);
+      nonEmpty = true;
     }
   });
   return { present: true, nonEmpty, images };
