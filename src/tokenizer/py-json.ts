@@ -258,6 +258,10 @@ export function dumpsPy(v: PyValue, opts: { sortKeys?: boolean } = {}): string {
  */
 export function fromJs(v: unknown): PyValue {
   if (v === null || v === undefined) return null;
+  if (typeof v === 'object') {
+    const origin = plainOrigin.get(v);
+    if (origin !== undefined) return origin;
+  }
   if (typeof v === 'boolean' || typeof v === 'string') return v;
   if (v instanceof PyInt || v instanceof PyFloat || v instanceof Map) return v as PyValue;
   if (typeof v === 'number') {
@@ -284,4 +288,25 @@ export function parseJsonContent(s: string): PyValue {
     if (e instanceof PyJsonError) return s;
     throw e;
   }
+}
+
+const plainOrigin = new WeakMap<object, PyValue>();
+
+/**
+ * Turns a parsed PyValue into plain objects/arrays (for schema checks), remembering each object's
+ * source so that fromJs gives back the exact original (key order, number spelling).
+ */
+export function toPlain(v: PyValue): unknown {
+  if (v instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of v) out[k] = toPlain(x);
+    plainOrigin.set(out, v);
+    return out;
+  }
+  if (Array.isArray(v)) {
+    const out = v.map(toPlain);
+    plainOrigin.set(out, v);
+    return out;
+  }
+  return v;
 }
