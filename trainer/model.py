@@ -58,6 +58,10 @@ def document_mask(doc_ids: torch.Tensor, positions: torch.Tensor, window: int | 
     return allowed[:, None]
 
 
+def _upcast(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)
+
+
 def rope_angles(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin of the rotary angles for (B, T) positions -> each (B, T, 1, head_dim/2), fp32."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim))
@@ -67,7 +71,7 @@ def rope_angles(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[t
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate interleaved pairs (x[2i], x[2i+1]), Mistral's native convention. x (B, T, H, hd)."""
-    xf = x.float().unflatten(-1, (-1, 2))  # (B, T, H, hd/2, 2)
+    xf = x.to(_upcast(x.dtype)).unflatten(-1, (-1, 2))  # (B, T, H, hd/2, 2)
     x0, x1 = xf[..., 0], xf[..., 1]
     out = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
     return out.flatten(-2).type_as(x)
@@ -80,7 +84,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()  # normalise in fp32 whatever the compute dtype (as Mistral and HF do)
+        xf = x.to(_upcast(x.dtype))  # normalise in fp32 (fp64 stays fp64) whatever the compute dtype
         return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
 
 
