@@ -118,7 +118,9 @@ function toMsg(m: ParsedMsg): Msg {
 function argumentsString(v: unknown): string {
   if (typeof v === 'string') return v;
   if (v === null || v === undefined) return '{}';
-  return dumpsPy(fromJs(v));
+  const py = fromJs(v);
+  if (!(py instanceof Map)) throw new Error('tool call arguments must be a JSON string or an object');
+  return dumpsPy(py);
 }
 
 function toContent(c: z.infer<typeof content>): Content {

@@ -8,7 +8,7 @@ export type StreamDecoder = { push(id: number): string; flush(): string };
  * the character is complete (TextDecoder in streaming mode). Special tokens decode to nothing.
  */
 export function createStreamDecoder(backend: TextBackend): StreamDecoder {
-  const utf8 = new TextDecoder('utf-8');
+  const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
   let atStart = backend.stripLeadingSpace;
   return {
     push(id: number): string {

@@ -72,7 +72,7 @@ class Reader {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function readPiece(buf: Uint8Array): SpmPiece {
   const r = new Reader(buf);
