@@ -1,0 +1,75 @@
+/**
+ * The OpenAPI 3.1 document of every route, built from the zod schemas in each route's
+ * `config.docs` (z.toJSONSchema), so routes added later appear without extra work.
+ */
+import type { RouteOptions } from 'fastify';
+import { z, type ZodType } from 'zod';
+import type { RouteDocs } from './context.ts';
+
+type Collected = { method: string; url: string; docs?: RouteDocs; public: boolean };
+
+const toSchema = (schema: ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+
+function parameters(schema: ZodType | undefined, where: 'path' | 'query') {
+  if (!(schema instanceof z.ZodObject)) return [];
+  return Object.entries(schema.shape as Record<string, ZodType>).map(([name, field]) => ({
+    name,
+    in: where,
+    required: where === 'path' || !field.safeParse(undefined).success,
+    schema: z.toJSONSchema(field, { io: 'output', unrepresentable: 'any' }),
+  }));
+}
+
+function operation(route: Collected) {
+  const docs = route.docs;
+  const op: Record<string, unknown> = { summary: docs?.summary ?? `${route.method} ${route.url}` };
+  if (docs?.tags) op.tags = docs.tags;
+  const params = [...parameters(docs?.params, 'path'), ...parameters(docs?.query, 'query')];
+  if (params.length) op.parameters = params;
+  if (docs?.body) op.requestBody = { required: true, content: { [docs.bodyContentType ?? 'application/json']: { schema: toSchema(docs.body) } } };
+  const content = docs?.response ? { [docs.responseContentType ?? 'application/json']: { schema: toSchema(docs.response) } } : undefined;
+  op.responses = { '200': { description: 'OK', ...(content ? { content } : {}) }, default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } };
+  if (route.public) op.security = [];
+  return op;
+}
+
+const errorSchema = {
+  type: 'object',
+  required: ['object', 'message', 'type', 'param', 'code', 'error'],
+  properties: {
+    object: { const: 'error' },
+    message: { type: 'string' },
+    type: { type: 'string' },
+    param: { type: ['string', 'null'] },
+    code: { type: 'string' },
+    detail: { type: 'array', items: { type: 'object', properties: { loc: { type: 'array' }, msg: { type: 'string' }, type: { type: 'string' } } } },
+    error: { type: 'object' },
+  },
+};
+
+/** Collects routes as Fastify registers them (an onRoute hook) and renders the document. */
+export class OpenApiRegistry {
+  readonly #routes: Collected[] = [];
+
+  onRoute = (route: RouteOptions): void => {
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
+    for (const method of methods) {
+      this.#routes.push({ method: method.toLowerCase(), url: route.url, docs: route.config?.docs, public: Boolean(route.config?.public) });
+    }
+  };
+
+  document(version: string): Record<string, unknown> {
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const route of this.#routes) {
+      const url = route.url.replace(/:(\w+)/g, '{$1}');
+      (paths[url] ??= {})[route.method] = operation(route);
+    }
+    return {
+      openapi: '3.1.0',
+      info: { title: 'Atelier', version, description: "Mistral's (and OpenAI's) fine-tuning API, self-hosted." },
+      paths,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { Error: errorSchema } },
+      security: [{ bearer: [] }],
+    };
+  }
+}

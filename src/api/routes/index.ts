@@ -1,0 +1,9 @@
+/**
+ * Every route plugin the server registers, in order. One file per resource; to add a resource,
+ * write `routes/<resource>.ts` (a Fastify plugin: zod schemas + thin handlers) and append it here.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import files from './files.ts';
+import meta from './meta.ts';
+
+export const routes: FastifyPluginAsync[] = [meta, files];

@@ -1,0 +1,15 @@
+/** Health check and the OpenAPI document: public routes about the server itself. */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+
+const health = z.object({ status: z.literal('ok') });
+
+export default async function metaRoutes(app: FastifyInstance): Promise<void> {
+  app.get('/health', { config: { public: true, docs: { summary: 'Answers 200 once the server is ready', tags: ['meta'], response: health } } }, async () => ({
+    status: 'ok' as const,
+  }));
+
+  app.get('/v1/openapi.json', { config: { public: true, docs: { summary: 'This OpenAPI document', tags: ['meta'] } } }, async () =>
+    app.openapi.document(process.env.npm_package_version ?? '0.1.0'),
+  );
+}
