@@ -106,8 +106,8 @@ function aggregateGroup(group: Msg[], version: number): Msg[] {
         }
         for (const c of m.toolCalls) calls.push({ ...c, arguments: normalizeJson(c.arguments) });
       }
-      const weight = first.weight;
-      return [{ role: 'assistant', content: aggregateContents(group.map((m) => (m.role === 'assistant' ? m.content : null))), toolCalls: calls, weight }];
+      const content = aggregateContents(group.map((m) => (m.role === 'assistant' ? m.content : null)));
+      return [{ role: 'assistant', content, toolCalls: calls, weight: null }];
     }
   }
 }
@@ -116,10 +116,10 @@ function aggregateGroup(group: Msg[], version: number): Msg[] {
 export function prepareServe(conv: Conversation, version: number): Prepared {
   const out: Msg[] = [];
   let group: Msg[] = [];
-  const weightOf = (m: Msg): number | null => (m.role === 'assistant' ? m.weight : null);
+  // Weights are a training notion: a served conversation merges same-role runs whatever they say.
   for (const m of conv.messages) {
     const head = group[0];
-    if (head && (head.role !== m.role || weightOf(head) !== weightOf(m))) {
+    if (head && head.role !== m.role) {
       out.push(...aggregateGroup(group, version));
       group = [];
     }

@@ -10,7 +10,7 @@ import { loadTokenizer } from './index.ts';
 import { makeConversations } from './random-conversations.ts';
 import { referenceDataDir, venvPython } from './test-paths.ts';
 
-const COUNT = Number(process.env.TOKENIZER_PARITY_COUNT ?? 1500);
+const COUNT = Number(process.env.TOKENIZER_PARITY_COUNT ?? 2000);
 const oracle = join(import.meta.dirname, 'oracle', 'encode_reference.py');
 type RefLine = { tokens?: number[]; mask?: number[]; error?: string };
 

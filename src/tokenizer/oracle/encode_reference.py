@@ -75,7 +75,9 @@ def encode_train(mt, sample):
 
 
 def encode_serve(mt, sample):
-    req = ChatCompletionRequest(messages=sample["messages"], tools=sample.get("tools"))
+    # A chat-completion request has no per-message weight: serving ignores it.
+    messages = [{k: v for k, v in m.items() if k != "weight"} for m in sample["messages"]]
+    req = ChatCompletionRequest(messages=messages, tools=sample.get("tools"))
     tokens = mt.encode_chat_completion(req).tokens
     return tokens, [0] * len(tokens)
 
