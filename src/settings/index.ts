@@ -56,6 +56,11 @@ export const definitions = {
   // Estimates
   pricePerGpuHour: def('ATELIER_PRICE_PER_GPU_HOUR', num(2), 'Price of one device-hour, used for the cost estimate in job metadata.'),
   currency: def('ATELIER_CURRENCY', z.string().default('USD'), 'Currency of the cost estimate.'),
+
+  // Workers (src/worker)
+  workerHeartbeatMs: def('ATELIER_WORKER_HEARTBEAT_MS', int(2000), 'How often a worker running a job touches its heartbeat (milliseconds).'),
+  workerStaleMs: def('ATELIER_WORKER_STALE_MS', int(30000), 'A running job whose heartbeat is older than this (milliseconds) is taken over by another worker and resumed from its last checkpoint.'),
+  workerPollMs: def('ATELIER_WORKER_POLL_MS', int(1000), 'How long an idle worker waits between looks for a job to claim (milliseconds).'),
 } as const;
 
 type Definitions = typeof definitions;

@@ -323,15 +323,23 @@ export async function listJobCheckpoints(db: Db, jobId: string): Promise<JobChec
  * requested, or a RUNNING / CANCELLATION_REQUESTED job whose worker stopped heartbeating before
  * `staleBeforeMs` (it resumes from its last checkpoint). PostgreSQL skips rows other workers are
  * claiming (FOR UPDATE SKIP LOCKED); SQLite's BEGIN IMMEDIATE transaction excludes them. Returns
- * the claimed job (attempts > 1 means resumed), or null.
+ * the claimed job (attempts > 1 means resumed), or null. `jobTypes` lists what this worker can train.
  */
-export async function claimJob(db: Db, workerId: string, nowMs: number, staleBeforeMs: number): Promise<JobRecord | null> {
+export async function claimJob(
+  db: Db,
+  workerId: string,
+  nowMs: number,
+  staleBeforeMs: number,
+  jobTypes: readonly string[] = ['completion', 'classifier'],
+): Promise<JobRecord | null> {
+  const types = jobTypes.map((_, i) => `$${i + 5}`).join(', ');
   return db.transaction(async (tx) => {
     const r = await tx.one(
       `WITH next AS (
          SELECT id FROM jobs
-         WHERE (status = 'VALIDATED' AND start_requested = 1)
-            OR (status IN ('RUNNING', 'CANCELLATION_REQUESTED') AND (heartbeat_ms IS NULL OR heartbeat_ms < $3))
+         WHERE job_type IN (${types}) AND (
+               (status = 'VALIDATED' AND start_requested = 1)
+            OR (status IN ('RUNNING', 'CANCELLATION_REQUESTED') AND (heartbeat_ms IS NULL OR heartbeat_ms < $3)))
          ORDER BY created_ms, id
          LIMIT 1 ${tx.skipLocked}
        )
@@ -339,7 +347,7 @@ export async function claimJob(db: Db, workerId: string, nowMs: number, staleBef
          started_at = COALESCE(started_at, $4)
        WHERE id IN (SELECT id FROM next)
        RETURNING *`,
-      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000)],
+      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000), ...jobTypes],
     );
     if (!r) return null;
     const job = toJob(r);
@@ -397,4 +405,10 @@ export async function recordThroughput(db: Db, baseModel: string, device: string
        jobs = throughput.jobs + 1, updated_at = excluded.updated_at`,
     [baseModel, device, tokensPerSecond, nowSeconds()],
   );
+}
+
+/** Gives a held job back (worker shutdown): it stays RUNNING and the next claim resumes it from its last checkpoint. */
+export async function releaseJob(db: Db, id: string, workerId: string): Promise<boolean> {
+  const { changes } = await db.run('UPDATE jobs SET locked_by = NULL, heartbeat_ms = NULL WHERE id = $1 AND locked_by = $2', [id, workerId]);
+  return changes > 0;
 }

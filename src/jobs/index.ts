@@ -1,0 +1,10 @@
+/** src/jobs: the job state machine, both dialects' shapes, estimates, the queue, and the jobs service. */
+export * from './statuses.ts';
+export * from './hyperparameters.ts';
+export * from './estimates.ts';
+export * from './model-id.ts';
+export * from './render.ts';
+export { queueStartTimes } from './queue.ts';
+export { allowedInvalidFraction, validateJobFiles, type FileCounts, type JobFile, type ValidationOutcome } from './validation.ts';
+export { dedupeKey, JobError, JobsService, type Caller, type JobDetails, type JobErrorKind, type JobSpec } from './service.ts';
+export * from './requests.ts';

@@ -1,0 +1,71 @@
+/**
+ * Validating a job's files: every line of every file through the dataset validator, tokens counted
+ * with the base model's own tokenizer. Decides FAILED_VALIDATION (with the file and line of the
+ * first problem, and what to change) or hands back the real token counts the estimate uses.
+ */
+import { validateDatasetFile, type ClassifierTarget, type FileReport, type TokenCounter } from '../data/index.ts';
+
+/** One file of a job, readable on this machine. */
+export type JobFile = { fileId: string; filename: string; path: string; role: 'training' | 'validation' };
+
+export type FileCounts = { fileId: string; lines: number; validLines: number; tokens: number; trainedTokens: number };
+
+export type ValidationOutcome =
+  | { ok: true; files: FileCounts[]; dataTokens: number; skippedLines: number }
+  | { ok: false; message: string; param: string | null };
+
+/**
+ * `invalid_sample_skip_percentage` is a fraction in [0, 1] (the SDK sends 0); values above 1 are read
+ * as percents (5 → 5%), since the name says "percentage" and Mistral's docs leave the unit open.
+ */
+export function allowedInvalidFraction(value: number): number {
+  return value > 1 ? Math.min(value, 100) / 100 : Math.max(value, 0);
+}
+
+/** Validates every file of a job; never throws for bad data (that is a FAILED_VALIDATION outcome). */
+export async function validateJobFiles(
+  files: JobFile[],
+  opts: { count: TokenCounter; jobType: 'completion' | 'classifier'; invalidSampleSkipPercentage: number; classifierTargets?: ClassifierTarget[] },
+): Promise<ValidationOutcome> {
+  const allowed = allowedInvalidFraction(opts.invalidSampleSkipPercentage);
+  const counts: FileCounts[] = [];
+  let skipped = 0;
+  for (const f of files) {
+    const report = await validateDatasetFile(f.path, {
+      role: f.role,
+      format: opts.jobType === 'classifier' ? 'classifier' : 'chat',
+      classifierTargets: opts.classifierTargets,
+      countTokens: opts.count,
+    });
+    const verdict = judgeFile(f, report, allowed);
+    if (verdict) return verdict;
+    skipped += report.lines - report.valid_lines;
+    counts.push({ fileId: f.fileId, lines: report.lines, validLines: report.valid_lines, tokens: report.stats.tokens ?? 0, trainedTokens: report.stats.trained_tokens ?? 0 });
+  }
+  const training = counts.filter((_, i) => files[i]?.role === 'training');
+  return { ok: true, files: counts, dataTokens: training.reduce((s, c) => s + c.tokens, 0), skippedLines: skipped };
+}
+
+function judgeFile(f: JobFile, report: FileReport, allowed: number): ValidationOutcome | null {
+  const where = `${f.filename} (${f.fileId})`;
+  const fileLevel = report.errors.find((e) => e.line === 0);
+  if (fileLevel) return { ok: false, message: `${where}: ${fileLevel.code}: ${fileLevel.message}`, param: f.fileId };
+  const invalid = report.lines - report.valid_lines;
+  if (report.valid_lines === 0) {
+    const first = report.errors[0];
+    const why = first ? ` (line ${first.line}: ${first.code}: ${first.message})` : '';
+    return { ok: false, message: `${where} has no valid sample${why}`, param: f.fileId };
+  }
+  if (invalid === 0) return null;
+  const fraction = invalid / report.lines;
+  const first = report.errors[0];
+  if (f.role === 'validation' || fraction > allowed) {
+    const rule = f.role === 'validation' ? 'validation files must be fully valid' : `invalid_sample_skip_percentage allows ${(allowed * 100).toFixed(1)}%`;
+    return {
+      ok: false,
+      message: `${where} line ${first?.line ?? '?'}: ${first?.code ?? 'invalid'}: ${first?.message ?? 'invalid sample'} (${invalid} of ${report.lines} lines invalid; ${rule})`,
+      param: f.fileId,
+    };
+  }
+  return null;
+}

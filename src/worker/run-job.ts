@@ -1,0 +1,193 @@
+/**
+ * Runs one claimed job to its end: shards (cached), trainer config, the trainer process, events
+ * and checkpoints as they happen, heartbeats, cancel (SIGTERM), and on `done` the fine-tuned model
+ * registered and the measured throughput recorded. Every state change matches locked_by = this
+ * worker, so a worker that lost its job (stale heartbeat, another worker resumed it) changes nothing.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { deviceKind, fineTunedModelId } from '../jobs/index.ts';
+import type { Settings } from '../settings/index.ts';
+import {
+  addCheckpoint, appendEvent, createFineTunedModel, getFile, heartbeatJob, recordThroughput, releaseJob, transitionJob, updateJobProgress,
+  type JobRecord, type Store,
+} from '../store/index.ts';
+import { resolveBaseModel, type BaseModel } from './base-models.ts';
+import { resolvePython } from './python.ts';
+import { ensureShard } from './shards.ts';
+import type { TrainerMessage } from './trainer-messages.ts';
+import { startTrainer, type TrainerExit } from './trainer-process.ts';
+import { startWandbSink, type WandbSink } from './wandb-sink.ts';
+
+export type WorkerContext = {
+  store: Store;
+  settings: Settings;
+  workerId: string;
+  heartbeatMs: number;
+  /** Aborted when the worker shuts down: the trainer checkpoints and the job is released for the next claim. */
+  signal: AbortSignal;
+  log(message: string): void;
+};
+
+type Run = {
+  done: Extract<TrainerMessage, { type: 'done' }> | null;
+  error: string | null;
+  startedMs: number | null;
+  resumedFrom: number;
+  device: string | null;
+  lastMetricsMs: number;
+  cancelled: boolean;
+  lost: boolean;
+};
+
+/** Shards of the job's files (training with weights, then validation), written or reused. */
+async function prepareShards(ctx: WorkerContext, job: JobRecord, model: BaseModel): Promise<{ train: { shard: string; weight: number }[]; valid: string[] }> {
+  const shard = async (fileId: string) => {
+    const file = await getFile(ctx.store.db, job.workspaceId, fileId);
+    const local = file ? ctx.store.blobs.localPath(file.blobKey) : null;
+    if (!file || !local) throw new Error(`file ${fileId} is missing or not on this worker's disk (share the data dir or blob store)`);
+    return (await ensureShard({ dataDir: ctx.settings.dataDir, sourcePath: local, sourceSha256: file.sha256, tokenizerPath: model.tokenizerPath })).dir;
+  };
+  const train = [];
+  for (const f of job.trainingFiles) train.push({ shard: await shard(f.file_id), weight: f.weight });
+  const valid = [];
+  for (const id of job.validationFiles) valid.push(await shard(id));
+  return { train, valid };
+}
+
+/** The trainer's config (contracts.md); identical on every attempt so a resumed run matches its checkpoints. */
+function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, shards: { train: { shard: string; weight: number }[]; valid: string[] }, outDir: string) {
+  const plan = job.plan ?? {};
+  const h = job.hyperparameters;
+  const n = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
+  return {
+    model_dir: model.dir, out_dir: outDir, train: shards.train, valid: shards.valid,
+    seq_len: n(plan.seq_len, 512), batch_size: n(h.batch_size, 1), grad_accum: 1, training_steps: n(plan.training_steps, 1), epochs: null,
+    learning_rate: n(h.learning_rate, 1e-4), weight_decay: n(h.weight_decay, 0.1), warmup_fraction: n(h.warmup_fraction, 0.05), max_grad_norm: 1.0,
+    lora: { rank: n(h.lora_rank, 16), scaling: 2.0, dropout: 0.0 }, seed: job.seed ?? 0, device: ctx.settings.device,
+    checkpoint_every: null, resume: true, task: 'completion', classifier: null,
+  };
+}
+
+async function onMessage(ctx: WorkerContext, job: JobRecord, run: Run, m: TrainerMessage, wandb: WandbSink | null): Promise<void> {
+  const db = ctx.store.db;
+  switch (m.type) {
+    case 'started':
+      run.startedMs = Date.now();
+      run.resumedFrom = m.resumed_from_step;
+      run.device = m.device;
+      await updateJobProgress(db, job.id, ctx.workerId, { device: m.device });
+      await appendEvent(db, job.id, {
+        name: 'message', level: 'info', data: { total_steps: m.total_steps, resumed_from_step: m.resumed_from_step, device: m.device },
+        message: m.resumed_from_step ? `Training resumed from step ${m.resumed_from_step} on ${m.device}` : `Training started on ${m.device} (${m.trainable_params} trainable parameters)`,
+      });
+      return;
+    case 'progress': {
+      const data = { step: m.step, total_steps: m.total_steps, train_loss: m.loss, lr: m.lr, grad_norm: m.grad_norm ?? null, tokens_per_s: m.tokens_per_s, trained_tokens: m.trained_tokens };
+      wandb?.log(data);
+      await updateJobProgress(db, job.id, ctx.workerId, { trainedTokens: m.trained_tokens });
+      // One metrics event per second at most (and the last step): enough to follow, small tables.
+      if (Date.now() - run.lastMetricsMs < 1000 && m.step < m.total_steps) return;
+      run.lastMetricsMs = Date.now();
+      await appendEvent(db, job.id, { name: 'metrics', level: 'info', data, message: `Step ${m.step}/${m.total_steps}: training loss=${m.loss?.toFixed(4) ?? 'n/a'}` });
+      return;
+    }
+    case 'checkpoint':
+      wandb?.log({ step: m.step, ...m.metrics });
+      await addCheckpoint(db, { jobId: job.id, stepNumber: m.step, metrics: m.metrics, path: m.path });
+      await appendEvent(db, job.id, { name: 'checkpoint', level: 'info', data: { step: m.step, ...m.metrics }, message: `Checkpoint at step ${m.step}` });
+      return;
+    case 'done':
+      run.done = m;
+      return;
+    case 'error':
+      run.error = `${m.message} (${m.kind})`;
+      return;
+    case 'stopped':
+      return;
+  }
+}
+
+/** Keeps the claim alive and watches for a cancel; stops the trainer when either calls for it. */
+function watch(ctx: WorkerContext, job: JobRecord, run: Run, stop: () => void): () => void {
+  const onAbort = () => stop();
+  ctx.signal.addEventListener('abort', onAbort);
+  const timer = setInterval(() => {
+    heartbeatJob(ctx.store.db, job.id, ctx.workerId).then(({ held, status }) => {
+      if (!held) run.lost = true;
+      if (status === 'CANCELLATION_REQUESTED') run.cancelled = true;
+      if (run.lost || run.cancelled) stop();
+    }, (err: unknown) => ctx.log(`heartbeat of job ${job.id} failed: ${String(err)}`));
+  }, ctx.heartbeatMs);
+  return () => {
+    clearInterval(timer);
+    ctx.signal.removeEventListener('abort', onAbort);
+  };
+}
+
+async function finish(ctx: WorkerContext, job: JobRecord, run: Run, exit: TrainerExit): Promise<void> {
+  const db = ctx.store.db;
+  const held = { lockedBy: ctx.workerId };
+  if (run.cancelled) {
+    await transitionJob(db, job.id, ['CANCELLATION_REQUESTED'], 'CANCELLED', { ...held, patch: { finished: true, releaseLock: true } });
+    return;
+  }
+  if (!run.done) {
+    const message = run.error ?? `the trainer exited (code ${exit.code}, signal ${exit.signal}) without finishing: ${exit.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
+    await transitionJob(db, job.id, ['RUNNING'], 'FAILED', { ...held, patch: { error: { code: 'training_failed', message, param: null }, finished: true, releaseLock: true } });
+    return;
+  }
+  const modelId = fineTunedModelId({ base: job.model, suffix: job.suffix, workspaceId: job.workspaceId, jobId: job.id, createdAt: job.createdAt });
+  await createFineTunedModel(db, {
+    id: modelId, workspaceId: job.workspaceId, jobId: job.id, baseModel: job.model, modelType: job.jobType,
+    adapterDir: run.done.adapter_dir, classifierTargets: job.classifierTargets,
+  });
+  await recordMeasuredThroughput(ctx, job, run);
+  await transitionJob(db, job.id, ['RUNNING'], 'SUCCESS', {
+    ...held, patch: { fineTunedModel: modelId, trainedTokens: run.done.trained_tokens, finished: true, releaseLock: true },
+  });
+}
+
+/** tokens/s of this run (train tokens of the steps run here over their wall time), for later estimates. */
+async function recordMeasuredThroughput(ctx: WorkerContext, job: JobRecord, run: Run): Promise<void> {
+  const perStep = job.plan?.train_tokens_per_step;
+  if (run.startedMs === null || !run.device || typeof perStep !== 'number' || !run.done) return;
+  const steps = run.done.step - run.resumedFrom;
+  const seconds = (Date.now() - run.startedMs) / 1000;
+  if (steps > 0 && seconds > 0) await recordThroughput(ctx.store.db, job.model, deviceKind(run.device), (steps * perStep) / seconds);
+}
+
+/** Runs a job this worker has just claimed; resolves when the job has ended or was lost. */
+export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise<void> {
+  const db = ctx.store.db;
+  if (job.status === 'CANCELLATION_REQUESTED') {
+    await transitionJob(db, job.id, ['CANCELLATION_REQUESTED'], 'CANCELLED', { lockedBy: ctx.workerId, patch: { finished: true, releaseLock: true } });
+    return;
+  }
+  if (job.attempts > 1) {
+    await appendEvent(db, job.id, { name: 'message', level: 'warn', data: { worker: ctx.workerId, attempt: job.attempts }, message: `Worker ${ctx.workerId} took over the job after its previous worker stopped heartbeating; resuming from the last checkpoint` });
+  }
+  const run: Run = { done: null, error: null, startedMs: null, resumedFrom: 0, device: null, lastMetricsMs: 0, cancelled: false, lost: false };
+  let wandb: WandbSink | null = null;
+  try {
+    const model = await resolveBaseModel(job.model, { modelsDir: ctx.settings.modelsDir, dataDir: ctx.settings.dataDir, python: ctx.settings.python });
+    const outDir = path.join(ctx.settings.dataDir, 'jobs', job.id);
+    await mkdir(outDir, { recursive: true });
+    const config = trainerConfig(ctx, job, model, await prepareShards(ctx, job, model), outDir);
+    const configPath = path.join(outDir, 'config.json');
+    await writeFile(configPath, JSON.stringify(config, null, 2));
+    wandb = await startWandbSink(ctx, job, outDir, config);
+    const sink = wandb;
+    const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, sink), ctx.log);
+    const unwatch = watch(ctx, job, run, trainer.stop);
+    const exit = await trainer.exited.finally(unwatch);
+    if (run.lost) return;
+    if (ctx.signal.aborted && !run.done && !run.cancelled) await releaseJob(db, job.id, ctx.workerId);
+    else await finish(ctx, job, run, exit);
+  } catch (err) {
+    const message = `the worker could not run the job: ${err instanceof Error ? err.message : String(err)}`;
+    await transitionJob(db, job.id, ['RUNNING', 'CANCELLATION_REQUESTED'], 'FAILED', { lockedBy: ctx.workerId, patch: { error: { code: 'worker_error', message, param: null }, finished: true, releaseLock: true } });
+  } finally {
+    await wandb?.close();
+  }
+}
