@@ -3,26 +3,14 @@
  * loss masks of mistral-common 1.12 (through oracle/encode_reference.py, one process per tokenizer).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadTokenizer } from './index.ts';
 import { makeConversations } from './random-conversations.ts';
-import { referenceDataDir, venvPython } from './test-paths.ts';
+import { referenceEncode as reference, type RefLine } from './reference-oracle.ts';
+import { referenceDataDir } from './test-paths.ts';
 
 const COUNT = Number(process.env.TOKENIZER_PARITY_COUNT ?? 2000);
-const oracle = join(import.meta.dirname, 'oracle', 'encode_reference.py');
-type RefLine = { tokens?: number[]; mask?: number[]; error?: string };
-
-function reference(file: string, lines: string[], mode: string): RefLine[] {
-  const out = execFileSync(venvPython, [oracle, '--tokenizer', file, '--mode', mode], {
-    input: lines.join('\n') + '\n',
-    encoding: 'utf8',
-    maxBuffer: 1 << 30,
-  });
-  return out.trim().split('\n').map((l) => JSON.parse(l) as RefLine);
-}
-
 const cases = [
   ['v3 spm', 'mistral_instruct_tokenizer_240323.model.v3', 1],
   ['v3 tekken', 'tekken_240718.json', 2],

@@ -61,7 +61,10 @@ def encode_train(mt, sample):
     for i, m in enumerate(msgs):
         bit = 0
         if isinstance(m, UserMessage):
-            t, _, _ = it.encode_user_message(m, tools, i == last, i == first, system_prompt=system_prompt)
+            # force_img_first as encode_instruct passes it ([text, image] puts the image first).
+            t, _, _ = it.encode_user_message(
+                m, tools, i == last, i == first, system_prompt=system_prompt, force_img_first=True
+            )
         elif isinstance(m, ToolMessage):
             t, _, _ = it.encode_tool_message(m, i < last)
         elif isinstance(m, SystemMessage):

@@ -1,0 +1,112 @@
+/**
+ * v11 and v13 (no such file ships with mistral-common: built here from the Nemo tekken file with
+ * the extra special tokens listed, as mistral-common's own tests do) and images (v7m1 spm, Pixtral
+ * tekken), each compared with mistral-common through the oracle.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { deflateSync, crc32 } from 'node:zlib';
+import { loadTokenizer } from './index.ts';
+import { makeConversations } from './random-conversations.ts';
+import { referenceEncode } from './reference-oracle.ts';
+import { referenceDataDir } from './test-paths.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'atelier-tok-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const SPECIALS = [
+  '<unk>', '<s>', '</s>', '[INST]', '[/INST]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]', '[TOOL_RESULTS]',
+  '[/TOOL_RESULTS]', '[TOOL_CALLS]', '[IMG]', '<pad>', '[IMG_BREAK]', '[IMG_END]', '[PREFIX]', '[MIDDLE]',
+  '[SUFFIX]', '[SYSTEM_PROMPT]', '[/SYSTEM_PROMPT]', '[TOOL_CONTENT]', '[ARGS]', '[CALL_ID]', '[THINK]', '[/THINK]',
+];
+
+/** A tekken file of `version` with a 4,000-rank vocabulary and an explicit special-token list. */
+function syntheticTekken(version: string): string {
+  const src = JSON.parse(readFileSync(join(referenceDataDir(), 'tekken_240718.json'), 'utf8')) as {
+    config: Record<string, unknown>;
+    vocab: unknown[];
+  };
+  const file = {
+    config: { ...src.config, version, default_vocab_size: 1000 + 4000, num_vocab_tokens: 4000 },
+    vocab: src.vocab.slice(0, 4000),
+    special_tokens: SPECIALS.map((token_str, rank) => ({ rank, token_str, is_control: true })),
+  };
+  const path = join(dir, `tekken_${version}.json`);
+  writeFileSync(path, JSON.stringify(file));
+  return path;
+}
+
+for (const version of ['v11', 'v13']) {
+  test(`random conversations encode like mistral-common with a tekken ${version} file (tokens and masks)`, async () => {
+    const path = syntheticTekken(version);
+    const lines = makeConversations(600, version === 'v11' ? 11 : 13);
+    const want = referenceEncode(path, lines, 'train');
+    const tok = await loadTokenizer(path);
+    assert.equal(tok.version, version);
+    let compared = 0;
+    lines.forEach((line, i) => {
+      const ref = want[i];
+      let got: { tokens: number[]; mask: number[] } | null = null;
+      try {
+        got = tok.encodeLine(line, { mode: 'train' });
+      } catch (e) {
+        assert.ok(ref?.error, `line ${i} failed here only: ${(e as Error).message}`);
+        return;
+      }
+      assert.equal(ref?.error, undefined, `line ${i} failed in the reference only: ${ref?.error}`);
+      compared++;
+      assert.deepEqual(got.tokens, ref?.tokens, `tokens differ on line ${i}: ${line}`);
+      assert.deepEqual(got.mask, ref?.mask, `mask differs on line ${i}`);
+    });
+    assert.ok(compared > 400, `only ${compared} lines compared`);
+  });
+}
+
+/** A valid w x h white PNG, as a data URL. */
+function pngDataUrl(w: number, h: number): string {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(w * 3, 255)]);
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  const png = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+for (const name of ['mistral_instruct_tokenizer_241114.model.v7m1', 'tekken_240911.json']) {
+  test(`image grids match mistral-common (${name})`, async () => {
+    const sizes = [[100, 40], [16, 16], [17, 33], [1024, 1024], [3000, 1000], [2000, 5], [1025, 1023]];
+    const lines = sizes.map(([w, h]) =>
+      JSON.stringify({
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'Describe' }, { type: 'image_url', image_url: { url: pngDataUrl(w as number, h as number) } }] },
+          { role: 'assistant', content: 'A white image.' },
+        ],
+      }),
+    );
+    const file = join(referenceDataDir(), name);
+    const want = referenceEncode(file, lines, 'train');
+    const tok = await loadTokenizer(file);
+    lines.forEach((line, i) => {
+      assert.equal(want[i]?.error, undefined, want[i]?.error);
+      assert.deepEqual(tok.encodeLine(line, { mode: 'train' }), { tokens: want[i]?.tokens, mask: want[i]?.mask }, `size ${sizes[i]}`);
+    });
+  });
+}
