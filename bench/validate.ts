@@ -45,7 +45,7 @@ async function generate(file: string, mb: number): Promise<void> {
     bytes += Buffer.byteLength(line);
     if (!out.write(line)) await new Promise((ok) => out.once('drain', ok));
   }
-  await new Promise((ok) => out.end(ok));
+  await new Promise<void>((ok) => out.end(() => ok()));
 }
 
 /** Child mode: validate one file and print the measurement. */
