@@ -4,7 +4,7 @@
  * tekken), each compared with mistral-common through the oracle.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,35 +13,14 @@ import { loadTokenizer } from './index.ts';
 import { makeConversations } from './random-conversations.ts';
 import { referenceEncode } from './reference-oracle.ts';
 import { referenceDataDir } from './test-paths.ts';
+import { writeSyntheticTekken } from './synthetic-tekken.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'atelier-tok-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const SPECIALS = [
-  '<unk>', '<s>', '</s>', '[INST]', '[/INST]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]', '[TOOL_RESULTS]',
-  '[/TOOL_RESULTS]', '[TOOL_CALLS]', '[IMG]', '<pad>', '[IMG_BREAK]', '[IMG_END]', '[PREFIX]', '[MIDDLE]',
-  '[SUFFIX]', '[SYSTEM_PROMPT]', '[/SYSTEM_PROMPT]', '[TOOL_CONTENT]', '[ARGS]', '[CALL_ID]', '[THINK]', '[/THINK]',
-];
-
-/** A tekken file of `version` with a 4,000-rank vocabulary and an explicit special-token list. */
-function syntheticTekken(version: string): string {
-  const src = JSON.parse(readFileSync(join(referenceDataDir(), 'tekken_240718.json'), 'utf8')) as {
-    config: Record<string, unknown>;
-    vocab: unknown[];
-  };
-  const file = {
-    config: { ...src.config, version, default_vocab_size: 1000 + 4000, num_vocab_tokens: 4000 },
-    vocab: src.vocab.slice(0, 4000),
-    special_tokens: SPECIALS.map((token_str, rank) => ({ rank, token_str, is_control: true })),
-  };
-  const path = join(dir, `tekken_${version}.json`);
-  writeFileSync(path, JSON.stringify(file));
-  return path;
-}
-
 for (const version of ['v11', 'v13']) {
   test(`random conversations encode like mistral-common with a tekken ${version} file (tokens and masks)`, async () => {
-    const path = syntheticTekken(version);
+    const path = writeSyntheticTekken(dir, version);
     const lines = makeConversations(600, version === 'v11' ? 11 : 13);
     const want = referenceEncode(path, lines, 'train');
     const tok = await loadTokenizer(path);
