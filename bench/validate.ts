@@ -43,7 +43,7 @@ async function generate(file: string, mb: number): Promise<void> {
   for (let i = 0; bytes < mb * 1e6; i += 1) {
     const line = `${sampleLine(i, r)}\n`;
     bytes += Buffer.byteLength(line);
-    if (!out.write(line)) await new Promise((ok) => out.once('drain', ok));
+    if (!out.write(line)) await new Promise<void>((ok) => out.once('drain', () => ok()));
   }
   await new Promise<void>((ok) => out.end(() => ok()));
 }
