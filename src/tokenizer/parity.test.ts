@@ -12,15 +12,18 @@ import { referenceDataDir } from './test-paths.ts';
 
 const COUNT = Number(process.env.TOKENIZER_PARITY_COUNT ?? 2000);
 const cases = [
-  ['v3 spm', 'mistral_instruct_tokenizer_240323.model.v3', 1],
-  ['v3 tekken', 'tekken_240718.json', 2],
-  ['v7 spm', 'mistral_instruct_tokenizer_241114.model.v7', 3],
+  ['v3 spm', 'mistral_instruct_tokenizer_240323.model.v3', 1, COUNT, 0.8],
+  ['v3 tekken', 'tekken_240718.json', 2, COUNT, 0.8],
+  ['v7 spm', 'mistral_instruct_tokenizer_241114.model.v7', 3, COUNT, 0.8],
+  ['v2 spm', 'mistral_instruct_tokenizer_240216.model.v2', 4, 500, 0.8],
+  // v1 has no tools: samples with tool calls fail in both encoders, the rest must match.
+  ['v1 spm', 'tokenizer.model.v1', 5, 500, 0.3],
 ] as const;
 
-for (const [label, name, seed] of cases) {
-  test(`${COUNT} random conversations encode like mistral-common (${label}, train: tokens and masks)`, async () => {
+for (const [label, name, seed, count, minShare] of cases) {
+  test(`${count} random conversations encode like mistral-common (${label}, train: tokens and masks)`, async () => {
     const file = join(referenceDataDir(), name);
-    const lines = makeConversations(COUNT, seed);
+    const lines = makeConversations(count, seed);
     const want = reference(file, lines, 'train');
     assert.equal(want.length, lines.length);
     const tok = await loadTokenizer(file);
@@ -42,7 +45,7 @@ for (const [label, name, seed] of cases) {
       assert.deepEqual(got.mask, ref.mask, `mask differs on line ${i}: ${line}`);
     });
     // Most samples must be valid for the reference, or the test proves little.
-    assert.ok(encoded > COUNT * 0.8, `only ${encoded} of ${COUNT} samples encoded`);
+    assert.ok(encoded > count * minShare, `only ${encoded} of ${count} samples encoded`);
   });
 }
 
@@ -53,7 +56,7 @@ test('serve-mode prompts encode like mistral-common chat completions (v3 spm, v3
     while (s.messages.length && s.messages[s.messages.length - 1]?.role === 'assistant') s.messages.pop();
     return JSON.stringify(s);
   });
-  for (const [, name] of cases) {
+  for (const [, name] of cases.slice(0, 3)) {
     const file = join(referenceDataDir(), name);
     const want = reference(file, lines, 'serve');
     const tok = await loadTokenizer(file);
