@@ -10,6 +10,7 @@ import {
   listUnvalidatedJobs, requestStart, transitionJob,
   type JobCheckpoint, type JobEvent, type JobFilter, type JobRecord, type NewJob, type Store,
 } from '../store/index.ts';
+import { listBaseModelIds } from '../worker/index.ts';
 import { queueStartTimes } from './queue.ts';
 import { activeStatuses, isTerminal, jobStatusSchema } from './statuses.ts';
 import { validateNewJob } from './validate-job.ts';
@@ -48,6 +49,8 @@ export class JobsService {
 
   /** Creates a QUEUED job and starts validating it; throws JobError (duplicate, unknown file, ...). */
   async create(caller: Caller, spec: JobSpec): Promise<JobRecord> {
+    const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
+    if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
     for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
       if (!(await getFile(this.store.db, caller.workspaceId, id))) throw new JobError('job_file_not_found', `No file with id '${id}' in this workspace; upload it with POST /v1/files first.`, id);
     }
