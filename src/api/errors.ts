@@ -22,6 +22,11 @@ export const errorCodes = {
   file_too_large: { status: 413, type: 'invalid_request_error', message: 'The file is larger than {maxBytes} bytes (setting maxFileBytes / ATELIER_MAX_FILE_BYTES).' },
   signature_invalid: { status: 403, type: 'permission_error', message: 'The signed URL is invalid: ask for a new one with GET /v1/files/{id}/url.' },
   signature_expired: { status: 403, type: 'permission_error', message: 'The signed URL has expired: ask for a new one with GET /v1/files/{id}/url.' },
+  job_not_found: { status: 404, type: 'invalid_request_error', message: "No fine-tuning job with id '{id}' in this workspace." },
+  job_conflict: { status: 409, type: 'invalid_request_error', message: '{reason}' },
+  job_wrong_state: { status: 409, type: 'invalid_request_error', message: '{reason}' },
+  unknown_model: { status: 400, type: 'invalid_request_error', message: '{reason}' },
+  invalid_job: { status: 400, type: 'invalid_request_error', message: '{reason}' },
   internal_error: { status: 500, type: 'server_error', message: 'Internal server error (request id {requestId}); the server log has the details.' },
 } as const satisfies Record<string, ErrorSpec>;
 

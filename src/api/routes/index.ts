@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import files from './files.ts';
+import jobs from './jobs.ts';
 import meta from './meta.ts';
 
-export const routes: FastifyPluginAsync[] = [meta, files];
+export const routes: FastifyPluginAsync[] = [meta, files, jobs];

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { startServer } from '../../api/index.ts';
 import { loadSettings } from '../../settings/index.ts';
+import { startWorker } from '../../worker/index.ts';
 
 const usage = `usage: atelier serve [--host H] [--port P] [--data-dir D] [--database-url postgres://…] [--api-key K]...
 
@@ -65,10 +66,13 @@ export async function run(args: string[]): Promise<number> {
   if (parsed.help) return (console.log(usage), 0);
   const { settings } = parsed;
   const server = await startServer(settings, { logger: { level: settings.logLevel, stream: process.stderr } });
+  // The embedded worker: one job at a time on this machine's device, from the same database.
+  const worker = startWorker({ store: server.context.store, settings });
   console.log(`Atelier listening on ${server.url}`);
   if (settings.apiKeys.length === 0) console.error('atelier serve: no --api-key given; only keys from `atelier keys create` are accepted');
   const signal = await waitForSignal();
   console.error(`atelier serve: ${signal}, shutting down`);
+  await worker.stop();
   await server.close();
   return 0;
 }
