@@ -2,15 +2,16 @@
 // worker, on tiny-mistral: mistralai-ft (2.4.0, checked with jobType / isUnknown), mistralai-v1
 // (1.15.1, strict parsing) and openai (7.57.0). Training is a few short steps so each job takes seconds.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { openAsBlob } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mistral } from 'mistralai-ft';
 import { Mistral as MistralV1 } from 'mistralai-v1';
 import OpenAI from 'openai';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
+import { resolvePython, startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
 const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
 const tiny = { trainingSteps: 4, seqLen: 128, learningRate: 0.001 };
@@ -224,5 +225,50 @@ describe('fine-tuning jobs through openai 7.57.0', () => {
     await assert.rejects(counting.fineTuning.jobs.create(body), (e) => e instanceof OpenAI.ConflictError && e.status === 409);
     assert.equal(requests, 1, 'the SDK did not retry the 409');
     await until(() => f.openai.fineTuning.jobs.retrieve(first.id), (j) => ['succeeded', 'failed', 'cancelled'].includes(j.status), 'end');
+  });
+});
+
+/** Null when the venv's wandb client imports, else why not (wandb 0.30 needs opentelemetry semconv). */
+function wandbSkipReason(): string | null {
+  try {
+    execFileSync(resolvePython(''), ['-c', 'import wandb'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return null;
+  } catch (err) {
+    const tail = String((err as { stderr?: Buffer }).stderr ?? '').trim().split('\n').at(-1);
+    return `the wandb client cannot be imported here (${tail}); install its dependencies to run this test`;
+  }
+}
+
+describe('W&B integration', () => {
+  const skip = wandbSkipReason();
+
+  it('a job with a wandb integration succeeds and never echoes the api key', async () => {
+    process.env.WANDB_MODE = 'offline';
+    const created = await f.mistral.fineTuning.jobs.create({
+      model: 'tiny-mistral', trainingFiles: [{ fileId: f.train, weight: 1 }], hyperparameters: { ...tiny, trainingSteps: 2 },
+      integrations: [{ type: 'wandb', project: 'atelier-e2e', name: 'tiny', apiKey: 'k'.repeat(40) }],
+    });
+    const done = await until(() => getJob(created.id), (j) => ended.includes(j.status), 'SUCCESS');
+    assert.equal(done.status, 'SUCCESS');
+    assert.equal(done.integrations?.[0]?.project, 'atelier-e2e');
+    const raw = await fetch(`${f.server.url}/v1/fine_tuning/jobs/${created.id}`, { headers: { authorization: `Bearer ${f.server.key}` } });
+    assert.ok(!(await raw.text()).includes('k'.repeat(40)));
+    const filtered = await f.mistral.fineTuning.jobs.list({ wandbProject: 'atelier-e2e', wandbName: 'tiny' });
+    assert.deepEqual(filtered.data?.map((j) => j.id), [created.id]);
+  });
+
+  it('logs the metrics through the real wandb client into an offline run', { skip: skip ?? false }, async () => {
+    process.env.WANDB_MODE = 'offline';
+    const created = await f.mistral.fineTuning.jobs.create({
+      model: 'tiny-mistral', trainingFiles: [{ fileId: f.train, weight: 1 }], hyperparameters: { ...tiny, trainingSteps: 3 },
+      integrations: [{ type: 'wandb', project: 'atelier-e2e-run', apiKey: 'k'.repeat(40) }],
+    });
+    const done = await until(() => getJob(created.id), (j) => ended.includes(j.status), 'SUCCESS');
+    assert.equal(done.status, 'SUCCESS');
+    const wandbDir = path.join(f.server.dataDir, 'jobs', created.id, 'wandb');
+    const runs = (await readdir(wandbDir)).filter((n) => n.startsWith('offline-run-'));
+    assert.equal(runs.length, 1);
+    const files = await readdir(path.join(wandbDir, runs[0] as string));
+    assert.ok(files.some((n) => n.endsWith('.wandb')), `a .wandb run file in ${files.join(', ')}`);
   });
 });
