@@ -25,6 +25,9 @@ export const MISTRAL_FINETUNE_POLICY: MaskPolicy = { lastTurnOnly: 'with-tools',
 
 export type Encoded = { tokens: number[]; mask: number[] };
 
+const REPEAT_MIN_CHARS = 64;
+const REPEAT_CACHE_LIMIT = 4096;
+
 export class InstructEncoder {
   readonly v: number;
   private readonly ids = new Map<string, number>();
@@ -47,8 +50,22 @@ export class InstructEncoder {
     return id;
   }
 
+  // Datasets repeat long strings (tool schemas, system prompts) on every line: encode them once.
+  private readonly repeated = new Map<string, number[]>();
+
   private text(s: string, out: number[]): void {
-    this.backend.encodeInto(s, out);
+    if (s.length < REPEAT_MIN_CHARS) {
+      this.backend.encodeInto(s, out);
+      return;
+    }
+    let ids = this.repeated.get(s);
+    if (ids === undefined) {
+      ids = [];
+      this.backend.encodeInto(s, ids);
+      if (this.repeated.size >= REPEAT_CACHE_LIMIT) this.repeated.clear();
+      this.repeated.set(s, ids);
+    }
+    for (let i = 0; i < ids.length; i++) out.push(ids[i] as number);
   }
 
   /** Encodes prepared messages; `trained(i)` says whether assistant message i is in the loss. */

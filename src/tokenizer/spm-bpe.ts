@@ -25,6 +25,9 @@ export class SpmBpe {
   readonly unkId: number;
   readonly splitWords: boolean;
   readonly cache = new Map<string, number[]>();
+  /** (left id * vocab size + right id) -> merged id; null when some piece holds a character outside the vocabulary. */
+  private readonly pairs: Map<number, number> | null;
+  private readonly stride: number;
 
   // Scratch space reused across words (symbol linked list and pair heap).
   private symStart = new Int32Array(64);
@@ -32,11 +35,14 @@ export class SpmBpe {
   private symPrev = new Int32Array(64);
   private symNext = new Int32Array(64);
   private symFrozen = new Uint8Array(64);
+  private symId = new Int32Array(64);
   private heapScore = new Float64Array(64);
   private heapLeft = new Int32Array(64);
   private heapRight = new Int32Array(64);
   private heapSize = new Int32Array(64);
+  private heapId = new Int32Array(64);
   private heapLen = 0;
+  private heapMerged = -1;
 
   constructor(readonly model: SpmModel) {
     if (model.modelType !== 2) throw new Error(`SentencePiece model type ${model.modelType} is not BPE`);
@@ -70,6 +76,29 @@ export class SpmBpe {
     this.userDefined.sort((a, b) => b.length - a.length);
     this.unkId = unk;
     this.splitWords = !crossing;
+    this.stride = model.pieces.length;
+    this.pairs = this.buildPairs();
+  }
+
+  /**
+   * Every way a piece splits into two pieces, as integer keys: merging by id avoids slicing and
+   * hashing a string per candidate pair. Only valid when every character of every piece is itself a
+   * piece (true for Mistral's files); otherwise merging falls back to string lookups.
+   */
+  private buildPairs(): Map<number, number> | null {
+    if (this.stride * this.stride > 2 ** 52) return null;
+    const pairs = new Map<number, number>();
+    for (const [piece, id] of this.pieceToId) {
+      for (const ch of piece) if (!this.pieceToId.has(ch)) return null;
+      for (let k = 1; k < piece.length; k++) {
+        const c = piece.charCodeAt(k);
+        if (c >= 0xdc00 && c <= 0xdfff) continue; // never split a surrogate pair
+        const l = this.pieceToId.get(piece.slice(0, k));
+        const r = this.pieceToId.get(piece.slice(k));
+        if (l !== undefined && r !== undefined) pairs.set(l * this.stride + r, id);
+      }
+    }
+    return pairs;
   }
 
   /** Appends the ids of `text` (no BOS/EOS) to `out`. */
@@ -109,6 +138,7 @@ export class SpmBpe {
     this.symPrev = new Int32Array(size);
     this.symNext = new Int32Array(size);
     this.symFrozen = new Uint8Array(size);
+    this.symId = new Int32Array(size);
   }
 
   private matchUserDefined(s: string, at: number): number {
@@ -131,6 +161,7 @@ export class SpmBpe {
       }
       this.symStart[n] = i;
       this.symEnd[n] = i + len;
+      this.symId[n] = this.pieceToId.get(s.slice(i, i + len)) ?? -1;
       this.symPrev[n] = n - 1;
       this.symNext[n] = n + 1;
       n++;
@@ -148,6 +179,7 @@ export class SpmBpe {
       const left = this.heapLeft[0] as number;
       const right = this.heapRight[0] as number;
       const size = this.heapSize[0] as number;
+      this.heapMerged = this.heapId[0] as number;
       this.heapPop();
       const ls = this.symStart[left] as number;
       const le = this.symEnd[left] as number;
@@ -155,6 +187,7 @@ export class SpmBpe {
       const re = this.symEnd[right] as number;
       if (le === ls || re === rs || le - ls + (re - rs) !== size) continue;
       this.symEnd[left] = ls + size;
+      this.symId[left] = this.heapMerged;
       const nx = this.symNext[right] as number;
       this.symNext[left] = nx;
       if (nx >= 0) this.symPrev[nx] = left;
@@ -163,10 +196,9 @@ export class SpmBpe {
       this.maybeAddPair(s, left, nx);
     }
     for (let i = 0; i >= 0; i = this.symNext[i] as number) {
-      const piece = s.slice(this.symStart[i], this.symEnd[i]);
-      const id = this.pieceToId.get(piece);
-      if (id !== undefined) out.push(id);
-      else this.pushFallback(piece, out);
+      const id = this.symId[i] as number;
+      if (id >= 0) out.push(id);
+      else this.pushFallback(s.slice(this.symStart[i], this.symEnd[i]), out);
     }
   }
 
@@ -182,9 +214,14 @@ export class SpmBpe {
     if (left < 0 || right < 0 || this.symFrozen[left] || this.symFrozen[right]) return;
     const start = this.symStart[left] as number;
     const end = this.symEnd[right] as number;
-    const id = this.pieceToId.get(s.slice(start, end));
+    let id: number | undefined;
+    if (this.pairs) {
+      const l = this.symId[left] as number;
+      const r = this.symId[right] as number;
+      id = l >= 0 && r >= 0 ? this.pairs.get(l * this.stride + r) : undefined;
+    } else id = this.pieceToId.get(s.slice(start, end));
     if (id === undefined) return;
-    this.heapPush(this.scores[id] as number, left, right, end - start);
+    this.heapPush(this.scores[id] as number, left, right, end - start, id);
   }
 
   /** True when entry a ranks before entry b: higher score, then smaller left index. */
@@ -194,10 +231,10 @@ export class SpmBpe {
     return sa > sb || (sa === sb && (this.heapLeft[a] as number) < (this.heapLeft[b] as number));
   }
 
-  private heapPush(score: number, left: number, right: number, size: number): void {
+  private heapPush(score: number, left: number, right: number, size: number, id: number): void {
     if (this.heapLen === this.heapScore.length) this.growHeap();
     let i = this.heapLen++;
-    this.setEntry(i, score, left, right, size);
+    this.setEntry(i, score, left, right, size, id);
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (!this.before(i, parent)) break;
@@ -222,7 +259,8 @@ export class SpmBpe {
     }
   }
 
-  private setEntry(i: number, score: number, left: number, right: number, size: number): void {
+  private setEntry(i: number, score: number, left: number, right: number, size: number, id: number): void {
+    this.heapId[i] = id;
     this.heapScore[i] = score;
     this.heapLeft[i] = left;
     this.heapRight[i] = right;
@@ -234,8 +272,9 @@ export class SpmBpe {
     const l = this.heapLeft[a] as number;
     const r = this.heapRight[a] as number;
     const z = this.heapSize[a] as number;
-    this.setEntry(a, this.heapScore[b] as number, this.heapLeft[b] as number, this.heapRight[b] as number, this.heapSize[b] as number);
-    this.setEntry(b, s, l, r, z);
+    const id = this.heapId[a] as number;
+    this.setEntry(a, this.heapScore[b] as number, this.heapLeft[b] as number, this.heapRight[b] as number, this.heapSize[b] as number, this.heapId[b] as number);
+    this.setEntry(b, s, l, r, z, id);
   }
 
   private growHeap(): void {
@@ -249,5 +288,6 @@ export class SpmBpe {
     this.heapLeft = grow(this.heapLeft, (n) => new Int32Array(n));
     this.heapRight = grow(this.heapRight, (n) => new Int32Array(n));
     this.heapSize = grow(this.heapSize, (n) => new Int32Array(n));
+    this.heapId = grow(this.heapId, (n) => new Int32Array(n));
   }
 }

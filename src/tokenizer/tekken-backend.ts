@@ -34,6 +34,16 @@ export const tekkenFileSchema = z.object({
 });
 export type TekkenFile = z.infer<typeof tekkenFileSchema>;
 
+// The pre-tokenisation pattern of every Mistral tekken file so far (Nemo, Pixtral, v7-v13 models).
+const TEKKEN_PATTERN =
+  '[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+';
+const CHUNK_CACHE_LIMIT = 200_000;
+
+/** An ASCII letter or digit. */
+function isAsciiWordChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
 export class TekkenBackend implements TextBackend {
   readonly kind = 'tekken' as const;
   readonly vocabSize: number;
@@ -47,6 +57,8 @@ export class TekkenBackend implements TextBackend {
   private readonly specialIds = new Map<number, string>();
   private readonly ranks: string[];
   private readonly bytesCache: (Uint8Array | undefined)[];
+  private readonly splitWords: boolean;
+  private readonly chunkCache = new Map<string, Uint32Array>();
 
   constructor(file: TekkenFile, version: string) {
     const cfg = file.config;
@@ -68,6 +80,7 @@ export class TekkenBackend implements TextBackend {
     this.bytesCache = new Array(this.vocabSize);
     const bpeText = this.ranks.map((b64, i) => `${b64} ${i}`).join('\n');
     this.bpe = new Tiktoken(bpeText, {}, cfg.pattern);
+    this.splitWords = cfg.pattern === TEKKEN_PATTERN;
     this.bosId = this.special.get('<s>') ?? 1;
     this.eosId = this.special.get('</s>') ?? 2;
     const img = file.image ?? file.multimodal;
@@ -76,9 +89,62 @@ export class TekkenBackend implements TextBackend {
       : null;
   }
 
+  /**
+   * With the Tekken pattern, a space right after an ASCII letter or digit always starts a new
+   * pre-token: the letter or digit ends its own match (no class of the pattern spans both), and
+   * the pattern has no look-behind. So the ids of a text are the ids of its chunks cut there: when
+   * every chunk is cached they are reused; otherwise the whole text takes one WASM call and its
+   * ids are dealt back to the chunks by byte length (chunk edges are token edges) for next time.
+   */
   encodeInto(text: string, out: number[]): void {
     if (text.length === 0) return;
-    const ids = this.bpe.encode_ordinary(text);
+    if (!this.splitWords) {
+      this.pushIds(this.bpe.encode_ordinary(text), out);
+      return;
+    }
+    const chunks: string[] = [];
+    let start = 0;
+    for (let i = 1; i < text.length; i++) {
+      if (text.charCodeAt(i) === 32 && isAsciiWordChar(text.charCodeAt(i - 1))) {
+        chunks.push(text.slice(start, i));
+        start = i;
+      }
+    }
+    chunks.push(text.slice(start));
+    const mark = out.length;
+    for (const chunk of chunks) {
+      const ids = this.chunkCache.get(chunk);
+      if (ids === undefined) {
+        out.length = mark;
+        this.encodeAndCache(text, chunks, out);
+        return;
+      }
+      this.pushIds(ids, out);
+    }
+  }
+
+  private encodeAndCache(text: string, chunks: string[], out: number[]): void {
+    const all = this.bpe.encode_ordinary(text);
+    this.pushIds(all, out);
+    if (this.chunkCache.size + chunks.length > CHUNK_CACHE_LIMIT) this.chunkCache.clear();
+    let k = 0;
+    for (const chunk of chunks) {
+      const need = Buffer.byteLength(chunk);
+      const from = k;
+      let got = 0;
+      while (got < need && k < all.length) got += this.tokenLength(all[k++] as number);
+      if (got !== need) return; // never expected: keep the ids, cache nothing
+      this.chunkCache.set(chunk, all.slice(from, k));
+    }
+  }
+
+  private tokenLength(rank: number): number {
+    const b64 = this.ranks[rank] as string;
+    const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+    return (b64.length / 4) * 3 - pad;
+  }
+
+  private pushIds(ids: Uint32Array, out: number[]): void {
     const off = this.numSpecial;
     for (let i = 0; i < ids.length; i++) out.push((ids[i] as number) + off);
   }
