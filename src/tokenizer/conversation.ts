@@ -67,7 +67,7 @@ export type ToolCallIn = { id: string | null; name: string; arguments: string };
 export type Msg =
   | { role: 'system'; content: Content }
   | { role: 'user'; content: Content }
-  | { role: 'assistant'; content: Content | null; toolCalls: ToolCallIn[]; weight: number | null }
+  | { role: 'assistant'; content: Content | null; toolCalls: ToolCallIn[]; weight: number | null; prefix: boolean }
   | { role: 'tool'; content: Content; toolCallId: string | null; name: string | null };
 
 export type Conversation = { messages: Msg[]; tools: PyValue[] };
@@ -110,6 +110,7 @@ function toMsg(m: ParsedMsg): Msg {
           arguments: argumentsString(c.function.arguments),
         })),
         weight: m.weight ?? null,
+        prefix: m.prefix ?? false,
       };
   }
 }

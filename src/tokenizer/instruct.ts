@@ -181,7 +181,8 @@ export class InstructEncoder {
       if (hasContent) this.text(contentText(m.content ?? '').replace(/ +$/, ''), out);
       if (hasCalls) this.toolCalls(m.toolCalls, out);
     }
-    out.push(this.backend.eosId);
+    // A prefix message is an unfinished reply the model continues: no </s>.
+    if (!m.prefix) out.push(this.backend.eosId);
   }
 
   private prepareCall(c: ToolCallIn): Map<string, PyValue> {

@@ -107,7 +107,8 @@ function aggregateGroup(group: Msg[], version: number): Msg[] {
         for (const c of m.toolCalls) calls.push({ ...c, arguments: normalizeJson(c.arguments) });
       }
       const content = aggregateContents(group.map((m) => (m.role === 'assistant' ? m.content : null)));
-      return [{ role: 'assistant', content, toolCalls: calls, weight: null }];
+      const prefix = group.some((m) => m.role === 'assistant' && m.prefix);
+      return [{ role: 'assistant', content, toolCalls: calls, weight: null, prefix }];
     }
   }
 }

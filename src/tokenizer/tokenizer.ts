@@ -66,7 +66,9 @@ export class Tokenizer {
     const v = this.encoder.v;
     if (opts.mode === 'serve') {
       const last = conv.messages[conv.messages.length - 1];
-      if (last?.role === 'assistant') throw new Error('serve mode needs a conversation that ends with a user or tool message');
+      if (last?.role === 'assistant' && !last.prefix) {
+        throw new Error('serve mode needs a conversation that ends with a user or tool message (or an assistant prefix)');
+      }
       const enc = this.encoder.encode(prepareServe(conv, v), conv.tools, () => false);
       return enc;
     }
