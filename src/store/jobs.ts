@@ -102,10 +102,14 @@ function toJob(r: JobRow): JobRecord {
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+// Creation order is list order: jobs created in the same millisecond by this process still get
+// distinct, increasing created_ms (across processes the id breaks ties).
+let lastCreatedMs = 0;
+
 /** Inserts a QUEUED job and its first status event; returns it. */
 export async function insertJob(db: Db, j: NewJob): Promise<JobRecord> {
   const id = randomUUID();
-  const ms = Date.now();
+  const ms = (lastCreatedMs = Math.max(Date.now(), lastCreatedMs + 1));
   const wandb = j.integrations.find((i) => i.type === 'wandb');
   await db.transaction(async (tx) => {
     await tx.run(
