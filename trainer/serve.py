@@ -5,7 +5,7 @@ Protocol (docs/contracts.md, "Serving engine"): one JSON object per stdin line, 
   -> {"id","op":"generate","adapter":dir|null,"prompt":[ids],"max_tokens","temperature","top_p",
       "seed","stop":[ids],"n", "banned":[ids]?, "constrained":bool?}
   -> {"id","op":"mask","index","allow":[ids]} | {..., "deny":[ids]} | {..., "free":true}
-  -> {"id","op":"cancel"}
+  -> {"id","op":"cancel","index"?}   (without index: every choice of the request)
   <- {"type":"ready","device","vocab_size","max_seq_len"} once the weights are loaded
   <- {"id","type":"token","index","token"} / {"id","type":"done","index","finish_reason",...}
   <- {"id","type":"error","message"}
@@ -172,7 +172,7 @@ class Engine:
             elif op == "mask":
                 self.set_mask(rid, int(msg.get("index", 0)), msg)
             elif op == "cancel":
-                self.cancel(rid)
+                self.cancel(rid, msg.get("index"))
             else:
                 raise ValueError(f"unknown op {op!r}: expected generate, mask or cancel")
         except (ValueError, KeyError, TypeError) as e:
@@ -212,9 +212,12 @@ class Engine:
                     seq.masks.append({k: msg[k] for k in ("allow", "deny") if k in msg})
                 return
 
-    def cancel(self, rid: str | None) -> None:
-        self.waiting = [s for s in self.waiting if s.req_id != rid]
-        for seq in [s for s in self.active if s.req_id == rid]:
+    def cancel(self, rid: str | None, index: int | None = None) -> None:
+        """Drop a request's sequences (only choice `index` when given); nothing more is emitted."""
+        def hit(s: Sequence) -> bool:
+            return s.req_id == rid and (index is None or s.index == index)
+        self.waiting = [s for s in self.waiting if not hit(s)]
+        for seq in [s for s in self.active if hit(s)]:
             self.release(seq)
 
     def release(self, seq: Sequence) -> None:
@@ -339,9 +342,10 @@ def pick_device(name: str) -> torch.device:
 
 def serve(engine: Engine, inbox: queue.Queue) -> None:
     """The main loop: take requests, admit, step; block only when nothing can progress."""
+    block = True
     while True:
         try:
-            msg = inbox.get(block=not engine.can_progress())
+            msg = inbox.get(block=block)
             while True:
                 if msg is None:
                     return
@@ -349,8 +353,9 @@ def serve(engine: Engine, inbox: queue.Queue) -> None:
                 msg = inbox.get_nowait()
         except queue.Empty:
             pass
-        engine.admit()
-        if engine.can_progress():
+        engine.admit()  # also after a step: finished sequences free rows and adapter slots
+        block = not engine.can_progress()
+        if not block:
             engine.step()
 
 
