@@ -53,6 +53,12 @@ export const definitions = {
   device: def('ATELIER_DEVICE', z.string().default('auto'), 'Device for training and serving: auto, cpu, cuda or cuda:N.'),
   modelsDir: def('ATELIER_MODELS_DIR', z.string().default(''), 'Extra folder of base models (one sub-folder per model id, Mistral or Hugging Face layout).'),
 
+  // Serving (chat completions)
+  servingMaxAdapters: def('ATELIER_SERVING_MAX_ADAPTERS', int(8), 'Adapters one serving engine keeps loaded (least recently used is unloaded first); requests for more wait until one is idle.'),
+  servingMaxBatch: def('ATELIER_SERVING_MAX_BATCH', int(32), 'Sequences one serving engine decodes together in one step (its KV-cache rows); more wait for a free row.'),
+  servingMaxSeqLen: def('ATELIER_SERVING_MAX_SEQ_LEN', int(4096), 'Longest prompt + completion a serving engine holds per sequence (capped by the model\'s own context length).'),
+  servingThreads: def('ATELIER_SERVING_THREADS', int(0), 'CPU threads of each serving engine (PyTorch intra-op); 0 means PyTorch\'s default.'),
+
   // Estimates
   pricePerGpuHour: def('ATELIER_PRICE_PER_GPU_HOUR', num(2), 'Price of one device-hour, used for the cost estimate in job metadata.'),
   currency: def('ATELIER_CURRENCY', z.string().default('USD'), 'Currency of the cost estimate.'),

@@ -1,0 +1,9 @@
+/** src/serving: chat completions — request schemas, prompt rendering, the engine pool, constrained decoding, SSE. */
+export { chatRequestSchema, normaliseChatRequest, type ChatParams, type ChatRequest } from './chat-request.ts';
+export { completeChat, ChatInputError, EngineFailure, type ChatResult, type ChatTarget, type ChoiceDelta, type FinishReason } from './complete-chat.ts';
+export { newCompletionMeta, renderChunk, renderCompletion, type CompletionMeta } from './chat-render.ts';
+export { EnginePool, type PoolSettings } from './engine-pool.ts';
+export { Engine, type EngineOptions, type EngineRequest } from './engine.ts';
+export { openEventStream, sendEvent, endEventStream } from './sse.ts';
+export { makeToolCallId, type ToolCall } from './tool-calls.ts';
+export { canEnd, feedText, startJson, type JsonSchema } from './json-grammar.ts';
