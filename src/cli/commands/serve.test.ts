@@ -1,0 +1,63 @@
+// `atelier serve` and `atelier keys` as a person runs them: a real process, its printed URL,
+// /health, a key created by the CLI in another process, and a clean exit on SIGTERM.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { it } from 'node:test';
+import { run as runKeys } from './keys.ts';
+import { parseServeFlags } from './serve.ts';
+
+const bin = path.join(import.meta.dirname, '..', '..', '..', 'bin', 'atelier.js');
+
+async function captureStdout(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const original = console.log;
+  console.log = (...args: unknown[]) => void lines.push(args.join(' '));
+  try {
+    return { code: await fn(), out: lines.join('\n') };
+  } finally {
+    console.log = original;
+  }
+}
+
+it('merges --api-key flags with ATELIER_API_KEYS and rejects unknown flags', () => {
+  const { settings } = parseServeFlags(['--port', '0', '--api-key', 'a', '--api-key', 'b'], { ATELIER_API_KEYS: 'c,d' });
+  assert.deepEqual(settings.apiKeys, ['c', 'd', 'a', 'b']);
+  assert.equal(settings.port, 0);
+  assert.throws(() => parseServeFlags(['--bogus']), /bogus/);
+  assert.throws(() => parseServeFlags(['--port', 'x']), /port/);
+});
+
+it('serves /health, accepts a key made by `atelier keys create`, and exits 0 on SIGTERM', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-serve-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const created = await captureStdout(() => runKeys(['create', '--workspace', 'team-x', '--data-dir', dataDir, '--json']));
+  assert.equal(created.code, 0);
+  const { key, workspace_id } = JSON.parse(created.out) as { key: string; workspace_id: string };
+  assert.match(workspace_id, /^[0-9a-f]{8}$/);
+
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data-dir', dataDir, '--api-key', 'flag-key'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => child.kill('SIGKILL'));
+  let url = '';
+  for await (const line of createInterface({ input: child.stdout })) {
+    const m = /^Atelier listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+    if (m) {
+      url = m[1];
+      break;
+    }
+  }
+  assert.ok(url, 'serve printed its URL');
+  assert.equal((await fetch(`${url}/health`)).status, 200);
+  for (const k of [key, 'flag-key']) assert.equal((await fetch(`${url}/v1/files`, { headers: { authorization: `Bearer ${k}` } })).status, 200);
+  assert.equal((await fetch(`${url}/v1/files`, { headers: { authorization: 'Bearer nope' } })).status, 401);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+
+  const listed = await captureStdout(() => runKeys(['list', '--data-dir', dataDir, '--json']));
+  assert.deepEqual(JSON.parse(listed.out).map((k: { workspace: string }) => k.workspace), ['team-x']);
+  assert.equal((await captureStdout(() => runKeys(['create', '--data-dir', dataDir]))).code, 2);
+});
