@@ -124,6 +124,9 @@ describe('API app (in process)', () => {
     const res = await app.inject({ method: 'POST', url: '/v1/probe/a', headers: { ...auth, 'content-type': 'text/plain' }, payload: 'hi' });
     assert.equal(res.statusCode, 415);
     assert.deepEqual(res.json(), errorBody('unsupported_media_type', "Content-Type 'text/plain' is not accepted here; send application/json or multipart/form-data."));
+    const json = await app.inject({ method: 'POST', url: '/v1/files', headers: { ...auth, 'content-type': 'application/json' }, payload: '{}' });
+    assert.equal(json.statusCode, 415);
+    assert.deepEqual(json.json(), errorBody('unsupported_media_type', "Content-Type 'application/json' is not accepted here; send multipart/form-data with a 'file' part."));
   });
 
   it('accepts a POST with no body and no content type, an empty JSON body and JSON with a charset', async () => {

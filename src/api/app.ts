@@ -40,7 +40,8 @@ function toApiError(err: FastifyError | Error, request: FastifyRequest): ApiErro
   const code = (err as FastifyError).code;
   const status = (err as FastifyError).statusCode;
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
-    return new ApiError('unsupported_media_type', { contentType: String(request.headers['content-type'] ?? '') });
+    const expected = code === 'FST_INVALID_MULTIPART_CONTENT_TYPE' ? "multipart/form-data with a 'file' part" : 'application/json or multipart/form-data';
+    return new ApiError('unsupported_media_type', { contentType: String(request.headers['content-type'] ?? ''), expected });
   }
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('body_too_large');
   if (typeof status === 'number' && status >= 400 && status < 500) return new ApiError('invalid_request', { reason: err.message });

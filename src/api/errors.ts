@@ -15,7 +15,7 @@ export const errorCodes = {
   file_not_found: { status: 404, type: 'invalid_request_error', message: "No file with id '{id}' in this workspace." },
   invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON: {reason}' },
   invalid_request: { status: 400, type: 'invalid_request_error', message: '{reason}' },
-  unsupported_media_type: { status: 415, type: 'invalid_request_error', message: "Content-Type '{contentType}' is not accepted here; send application/json or multipart/form-data." },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', message: "Content-Type '{contentType}' is not accepted here; send {expected}." },
   body_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the limit for this route.' },
   validation_failed: { status: 422, type: 'invalid_request_error', message: 'Invalid {where}: {summary}' },
   missing_file: { status: 400, type: 'invalid_request_error', message: "The multipart form has no 'file' part: send the file's bytes in a part named 'file'." },
