@@ -10,7 +10,8 @@
  * - Queries: a repository file `src/store/<name>.ts` of plain async functions taking a `Db` first,
  *   e.g. `getJob(db, workspaceId, id)`. SQL uses `$1..$n` placeholders on both databases (they are
  *   rewritten for SQLite). Map rows (snake_case) to typed records (camelCase) in that file.
- * - Transactions: `db.transaction(async (tx) => ...)` and use `tx` inside. A claim is one
+ * - Transactions: `db.transaction(async (tx) => ...)` and use only `tx` inside (on SQLite the outer
+ *   `db` waits for the transaction to end, so using it inside would wait forever). A claim is one
  *   transaction with `SELECT ... ${db.skipLocked}` (FOR UPDATE SKIP LOCKED on PostgreSQL, nothing
  *   on SQLite where BEGIN IMMEDIATE already excludes other writers) then `UPDATE ... RETURNING`.
  *   Raw per-dialect SQL is allowed here when needed: branch on `db.dialect`.
