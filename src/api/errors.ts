@@ -27,6 +27,9 @@ export const errorCodes = {
   job_wrong_state: { status: 409, type: 'invalid_request_error', message: '{reason}' },
   unknown_model: { status: 400, type: 'invalid_request_error', message: '{reason}' },
   invalid_job: { status: 400, type: 'invalid_request_error', message: '{reason}' },
+  model_not_found: { status: 404, type: 'invalid_request_error', message: "No model with id '{id}' (list them with GET /v1/models)." },
+  model_not_fine_tuned: { status: 400, type: 'invalid_request_error', message: "'{id}' is a base model; only fine-tuned models can be {action}." },
+  engine_failed: { status: 500, type: 'server_error', message: 'The serving engine failed: {reason}' },
   internal_error: { status: 500, type: 'server_error', message: 'Internal server error (request id {requestId}); the server log has the details.' },
 } as const satisfies Record<string, ErrorSpec>;
 

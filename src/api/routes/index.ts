@@ -3,8 +3,10 @@
  * write `routes/<resource>.ts` (a Fastify plugin: zod schemas + thin handlers) and append it here.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import chat from './chat.ts';
 import files from './files.ts';
 import jobs from './jobs.ts';
 import meta from './meta.ts';
+import models from './models.ts';
 
-export const routes: FastifyPluginAsync[] = [meta, files, jobs];
+export const routes: FastifyPluginAsync[] = [meta, files, jobs, models, chat];

@@ -1,0 +1,78 @@
+/**
+ * Chat completions (reference §5, §6.3) for base and fine-tuned models, in both dialects: one
+ * request schema (the union of both SDKs' fields), JSON or `text/event-stream` replies. src/serving
+ * renders the prompt, runs the engine and shapes the objects; this file maps them to HTTP.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, EnginePool, findModel, newCompletionMeta,
+  normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
+} from '../../serving/index.ts';
+import { ApiError } from '../errors.ts';
+import { parse } from '../parse.ts';
+
+const completion = z.object({ id: z.string(), object: z.string(), created: z.int(), model: z.string(), choices: z.array(z.unknown()), usage: z.unknown() }).loose();
+
+function toApiError(err: unknown): unknown {
+  if (err instanceof ChatInputError) return new ApiError('invalid_request', { reason: err.message });
+  if (err instanceof EngineFailure) return new ApiError('engine_failed', { reason: err.message });
+  return err;
+}
+
+async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, model: string): Promise<void> {
+  const meta = newCompletionMeta(model);
+  const res = reply.raw;
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  const started = new Set<number>();
+  const finals: ChoiceDelta[] = [];
+  const onDelta = (d: ChoiceDelta) => {
+    if ('finishReason' in d) return void finals.push(d); // sent after the last token, the last one with usage
+    if (!started.has(d.index)) openEventStreamOnce();
+    sendEvent(res, renderChunk(meta, d, !started.has(d.index)));
+    started.add(d.index);
+  };
+  let open = false;
+  const openEventStreamOnce = () => {
+    if (!open) openEventStream(res);
+    open = true;
+  };
+  reply.hijack();
+  try {
+    const result = await completeChat(params, target, onDelta, abort.signal);
+    openEventStreamOnce();
+    finals.forEach((d, i) => sendEvent(res, renderChunk(meta, d, !started.has(d.index), i === finals.length - 1 ? result.usage : undefined)));
+    endEventStream(res);
+  } catch (err) {
+    const apiError = toApiError(err);
+    const body = apiError instanceof ApiError ? apiError.toBody() : new ApiError('internal_error', { requestId: reply.request.id }).toBody();
+    if (!open) {
+      res.writeHead(apiError instanceof ApiError ? apiError.status : 500, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(body));
+      return;
+    }
+    sendEvent(res, body); // the OpenAI SDK throws a chunk with a top-level `error`; Mistral's fails to parse it
+    endEventStream(res, false);
+  }
+}
+
+export default async function chatRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.atelier;
+  const pool = new EnginePool(ctx.settings);
+  app.addHook('onClose', () => pool.close());
+
+  app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));
+    const found = await findModel(ctx.store.db, ctx.settings, request.workspace.id, params.model);
+    if (!found) throw new ApiError('model_not_found', { id: params.model }, { param: 'model' });
+    const target = found.kind === 'base' ? await pool.target(found.id, null) : await pool.target(found.model.baseModel, found.model.adapterDir);
+    if (params.stream) return streamCompletion(reply, params, target, params.model);
+    try {
+      const result = await completeChat(params, target);
+      return reply.type('application/json; charset=utf-8').send(renderCompletion(newCompletionMeta(params.model), result));
+    } catch (err) {
+      throw toApiError(err);
+    }
+  });
+}
