@@ -4,15 +4,26 @@
  * concatenation is a vocabulary piece with the highest score is merged, leftmost first on ties,
  * until no pair merges; characters outside the vocabulary fall back to `<0xXX>` byte pieces.
  *
- * Speed: a binary heap of candidate pairs over a linked list of symbols in reused typed arrays, and
- * a per-word cache. Words are cut before each run of `▁` that follows another character: no piece
+ * Speed: a per-word cache looked up in place (id-cache.ts); merges look up integer (left id, right
+ * id) pairs in a typed-array hash; words of up to 48 symbols find the best pair by scanning the
+ * symbol list, longer ones use a binary heap of candidate pairs (same order: score, then leftmost).
+ * Words are cut before each run of `▁` that follows another character: no piece
  * of the Mistral vocabularies has `▁` after another character (checked at load), so no merge ever
  * crosses such a cut and encoding word by word gives the same ids as encoding the whole text.
  */
+import { IdCache } from './id-cache.ts';
 import { PieceType, type SpmModel } from './sentencepiece-model.ts';
 
 const SPACE = '\u2581';
-const WORD_CACHE_LIMIT = 200_000;
+const WORD_CACHE_ENTRIES = 200_000;
+const WORD_CACHE_IDS = 2_000_000;
+/** Words up to this many symbols merge by scanning; longer ones use the heap (O(n log n)). */
+const SCAN_MAX_SYMBOLS = 48;
+
+/** A space or a literal `▁`: both are `▁` once normalised. */
+function isSpace(c: number): boolean {
+  return c === 32 || c === 0x2581;
+}
 
 export type SpmSpecial = { id: number; piece: string };
 
@@ -24,10 +35,13 @@ export class SpmBpe {
   readonly userDefinedFirst = new Set<number>();
   readonly unkId: number;
   readonly splitWords: boolean;
-  readonly cache = new Map<string, number[]>();
+  readonly cache = new IdCache(WORD_CACHE_ENTRIES, WORD_CACHE_IDS);
+  private readonly scratch: number[] = [];
   /** (left id * vocab size + right id) -> merged id; null when some piece holds a character outside the vocabulary. */
-  private readonly pairs: Map<number, number> | null;
+  private readonly pairs: PairTable | null;
   private readonly stride: number;
+  /** Id of each single UTF-16 unit that is a piece (-1: none); avoids a slice + Map lookup per char. */
+  private readonly charIds = new Int32Array(65536).fill(-1);
 
   // Scratch space reused across words (symbol linked list and pair heap).
   private symStart = new Int32Array(64);
@@ -36,6 +50,8 @@ export class SpmBpe {
   private symNext = new Int32Array(64);
   private symFrozen = new Uint8Array(64);
   private symId = new Int32Array(64);
+  private pairScore = new Float64Array(64);
+  private pairMerged = new Int32Array(64);
   private heapScore = new Float64Array(64);
   private heapLeft = new Int32Array(64);
   private heapRight = new Int32Array(64);
@@ -78,6 +94,7 @@ export class SpmBpe {
     this.splitWords = !crossing;
     this.stride = model.pieces.length;
     this.pairs = this.buildPairs();
+    for (const [piece, id] of this.pieceToId) if (piece.length === 1) this.charIds[piece.charCodeAt(0)] = id;
   }
 
   /**
@@ -85,9 +102,9 @@ export class SpmBpe {
    * hashing a string per candidate pair. Only valid when every character of every piece is itself a
    * piece (true for Mistral's files); otherwise merging falls back to string lookups.
    */
-  private buildPairs(): Map<number, number> | null {
-    if (this.stride * this.stride > 2 ** 52) return null;
-    const pairs = new Map<number, number>();
+  private buildPairs(): PairTable | null {
+    if (this.stride * this.stride >= 2 ** 31) return null;
+    const pairs = new PairTable(this.pieceToId.size * 2);
     for (const [piece, id] of this.pieceToId) {
       for (const ch of piece) if (!this.pieceToId.has(ch)) return null;
       for (let k = 1; k < piece.length; k++) {
@@ -101,32 +118,40 @@ export class SpmBpe {
     return pairs;
   }
 
-  /** Appends the ids of `text` (no BOS/EOS) to `out`. */
+  /**
+   * Appends the ids of `text` (no BOS/EOS) to `out`. Words are found on the raw text (a space or
+   * `▁` run after another character starts one) and looked up in the cache in place; only a
+   * missed word is normalised (`▁` for spaces, the dummy prefix on the first) and merged.
+   */
   encodeInto(text: string, out: number[]): void {
-    if (text.length === 0) return;
-    const norm = (this.model.addDummyPrefix ? SPACE : '') + text.replaceAll(' ', SPACE);
+    const n = text.length;
+    if (n === 0) return;
     if (!this.splitWords) {
-      this.encodeWordInto(norm, out);
+      this.encodeWordInto((this.model.addDummyPrefix ? SPACE : '') + text.replaceAll(' ', SPACE), out);
       return;
     }
+    let flag = this.model.addDummyPrefix ? 1 : 0;
     let start = 0;
-    for (let i = 1; i < norm.length; i++) {
-      if (norm.charCodeAt(i) === 0x2581 && norm.charCodeAt(i - 1) !== 0x2581) {
-        this.cachedWordInto(norm.slice(start, i), out);
+    let prevSpace = isSpace(text.charCodeAt(0));
+    for (let i = 1; i < n; i++) {
+      const sp = isSpace(text.charCodeAt(i));
+      if (sp && !prevSpace) {
+        this.cachedWordInto(text, start, i, flag, out);
         start = i;
+        flag = 0;
       }
+      prevSpace = sp;
     }
-    this.cachedWordInto(norm.slice(start), out);
+    this.cachedWordInto(text, start, n, flag, out);
   }
 
-  private cachedWordInto(word: string, out: number[]): void {
-    let ids = this.cache.get(word);
-    if (ids === undefined) {
-      ids = [];
-      this.encodeWordInto(word, ids);
-      if (this.cache.size >= WORD_CACHE_LIMIT) this.cache.clear();
-      this.cache.set(word, ids);
-    }
+  private cachedWordInto(text: string, start: number, end: number, flag: number, out: number[]): void {
+    const h = IdCache.hash(text, start, end, flag);
+    if (this.cache.pushIfCached(text, start, end, flag, h, out)) return;
+    const ids = this.scratch;
+    ids.length = 0;
+    this.encodeWordInto((flag ? SPACE : '') + text.slice(start, end).replaceAll(' ', SPACE), ids);
+    this.cache.set(text, start, end, flag, h, ids, 0, ids.length);
     for (let i = 0; i < ids.length; i++) out.push(ids[i] as number);
   }
 
@@ -139,6 +164,8 @@ export class SpmBpe {
     this.symNext = new Int32Array(size);
     this.symFrozen = new Uint8Array(size);
     this.symId = new Int32Array(size);
+    this.pairScore = new Float64Array(size);
+    this.pairMerged = new Int32Array(size);
   }
 
   private matchUserDefined(s: string, at: number): number {
@@ -161,7 +188,7 @@ export class SpmBpe {
       }
       this.symStart[n] = i;
       this.symEnd[n] = i + len;
-      this.symId[n] = this.pieceToId.get(s.slice(i, i + len)) ?? -1;
+      this.symId[n] = len === 1 ? (this.charIds[s.charCodeAt(i)] as number) : (this.pieceToId.get(s.slice(i, i + len)) ?? -1);
       this.symPrev[n] = n - 1;
       this.symNext[n] = n + 1;
       n++;
@@ -173,6 +200,11 @@ export class SpmBpe {
 
   private encodeWordInto(s: string, out: number[]): void {
     const n = this.splitSymbols(s);
+    if (this.pairs !== null && n <= SCAN_MAX_SYMBOLS) {
+      this.mergeByScan(n);
+      this.emitSymbols(s, out);
+      return;
+    }
     this.heapLen = 0;
     for (let i = 1; i < n; i++) this.maybeAddPair(s, i - 1, i);
     while (this.heapLen > 0) {
@@ -195,6 +227,57 @@ export class SpmBpe {
       this.maybeAddPair(s, this.symPrev[left] as number, left);
       this.maybeAddPair(s, left, nx);
     }
+    this.emitSymbols(s, out);
+  }
+
+  /**
+   * The same merge order as the heap (highest score, leftmost on ties) found by scanning the
+   * symbols: for the short words that make up almost all text this beats heap upkeep. pairScore[i]
+   * is the score of merging symbol i with its right neighbour (-Infinity when they do not merge).
+   */
+  private mergeByScan(n: number): void {
+    const next = this.symNext;
+    const prev = this.symPrev;
+    const ids = this.symId;
+    const score = this.pairScore;
+    const merged = this.pairMerged;
+    for (let i = 0; i < n - 1; i++) this.scorePair(i, i + 1);
+    score[n - 1] = -Infinity;
+    for (;;) {
+      let best = -1;
+      let bestScore = -Infinity;
+      for (let i = 0; i >= 0; i = next[i] as number) {
+        if ((score[i] as number) > bestScore) {
+          bestScore = score[i] as number;
+          best = i;
+        }
+      }
+      if (best < 0) return;
+      const right = next[best] as number;
+      ids[best] = merged[best] as number;
+      const nx = next[right] as number;
+      next[best] = nx;
+      if (nx >= 0) {
+        prev[nx] = best;
+        this.scorePair(best, nx);
+      } else score[best] = -Infinity;
+      const pv = prev[best] as number;
+      if (pv >= 0) this.scorePair(pv, best);
+    }
+  }
+
+  private scorePair(left: number, right: number): void {
+    let m = -1;
+    if (!this.symFrozen[left] && !this.symFrozen[right]) {
+      const l = this.symId[left] as number;
+      const r = this.symId[right] as number;
+      if (l >= 0 && r >= 0) m = (this.pairs as PairTable).get(l * this.stride + r);
+    }
+    this.pairMerged[left] = m;
+    this.pairScore[left] = m >= 0 ? (this.scores[m] as number) : -Infinity;
+  }
+
+  private emitSymbols(s: string, out: number[]): void {
     for (let i = 0; i >= 0; i = this.symNext[i] as number) {
       const id = this.symId[i] as number;
       if (id >= 0) out.push(id);
@@ -218,7 +301,10 @@ export class SpmBpe {
     if (this.pairs) {
       const l = this.symId[left] as number;
       const r = this.symId[right] as number;
-      id = l >= 0 && r >= 0 ? this.pairs.get(l * this.stride + r) : undefined;
+      if (l < 0 || r < 0) return;
+      const m = this.pairs.get(l * this.stride + r);
+      if (m < 0) return;
+      id = m;
     } else id = this.pieceToId.get(s.slice(start, end));
     if (id === undefined) return;
     this.heapPush(this.scores[id] as number, left, right, end - start, id);
@@ -289,5 +375,39 @@ export class SpmBpe {
     this.heapRight = grow(this.heapRight, (n) => new Int32Array(n));
     this.heapSize = grow(this.heapSize, (n) => new Int32Array(n));
     this.heapId = grow(this.heapId, (n) => new Int32Array(n));
+  }
+}
+
+/** Open-addressing hash from a non-negative int32 key to a non-negative int32 value (-1: absent). */
+class PairTable {
+  private readonly keys: Int32Array;
+  private readonly values: Int32Array;
+  private readonly mask: number;
+
+  constructor(capacity: number) {
+    let size = 1;
+    while (size < capacity * 2) size *= 2;
+    this.keys = new Int32Array(size).fill(-1);
+    this.values = new Int32Array(size);
+    this.mask = size - 1;
+  }
+
+  private slot(key: number): number {
+    return Math.imul(key, 0x9e3779b1) >>> 0;
+  }
+
+  set(key: number, value: number): void {
+    let i = this.slot(key) & this.mask;
+    while (this.keys[i] !== -1 && this.keys[i] !== key) i = (i + 1) & this.mask;
+    this.keys[i] = key;
+    this.values[i] = value;
+  }
+
+  get(key: number): number {
+    for (let i = this.slot(key) & this.mask; ; i = (i + 1) & this.mask) {
+      const k = this.keys[i] as number;
+      if (k === key) return this.values[i] as number;
+      if (k === -1) return -1;
+    }
   }
 }
