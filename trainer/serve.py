@@ -6,6 +6,8 @@ Protocol (docs/contracts.md, "Serving engine"): one JSON object per stdin line, 
       "seed","stop":[ids],"n", "banned":[ids]?, "constrained":bool?}
   -> {"id","op":"mask","index","allow":[ids]} | {..., "deny":[ids]} | {..., "free":true}
   -> {"id","op":"cancel","index"?}   (without index: every choice of the request)
+  -> {"id","op":"classify","adapter":dir,"inputs":[[ids],...]}  <- {"id","type":"scores","scores":[...]}
+     (trainer/classify.py: a fine-tuned classifier's heads; answered between two decoding steps)
   <- {"type":"ready","device","vocab_size","max_seq_len"} once the weights are loaded
   <- {"id","type":"token","index","token"} / {"id","type":"done","index","finish_reason",...}
   <- {"id","type":"error","message"}
@@ -31,6 +33,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from .classify import classify_request
 from .lora import set_adapter_bank
 from .model import KVCache, ModelArgs, Transformer
 from .weights import load_model
@@ -173,8 +176,11 @@ class Engine:
                 self.set_mask(rid, int(msg.get("index", 0)), msg)
             elif op == "cancel":
                 self.cancel(rid, msg.get("index"))
+            elif op == "classify":  # fine-tuned classifier heads, answered at once (trainer/classify.py)
+                busy = {s.adapter for s in self.active if s.adapter}
+                emit(classify_request(msg, self.model, self.bank, busy, self.max_seq_len))
             else:
-                raise ValueError(f"unknown op {op!r}: expected generate, mask or cancel")
+                raise ValueError(f"unknown op {op!r}: expected generate, mask, cancel or classify")
         except (ValueError, KeyError, TypeError) as e:
             self.cancel(rid)
             emit({"id": rid, "type": "error", "message": str(e)})

@@ -1,5 +1,5 @@
 """Our decoder and adapters against Hugging Face transformers / PEFT on the same weights.
-Tolerance: max |logit difference| <= 1e-4 in fp32 (logits are O(1); observed ~1e-6)."""
+Tolerance: max |logit difference| <= 1e-4 in fp32 (logits are O(1); observed 3.8e-6)."""
 from __future__ import annotations
 
 import json
