@@ -1,11 +1,14 @@
 /**
- * The Tekken text tokenizer behind `tekken.json`: tiktoken BPE (the `tiktoken` package's WASM
- * core) over the file's ranks cut to `default_vocab_size - default_num_special_tokens`, with every
- * ordinary id shifted up by the number of special tokens, which come first.
+ * The Tekken text tokenizer behind `tekken.json`: tiktoken BPE over the file's ranks cut to
+ * `default_vocab_size - default_num_special_tokens`, with every ordinary id shifted up by the number
+ * of special tokens, which come first. The BPE is tekken-bpe.ts (plain TypeScript, about 3x the
+ * `tiktoken` package's WASM core on a first pass); the WASM core remains for a pattern JavaScript's
+ * RegExp cannot express.
  */
 import { Tiktoken } from 'tiktoken';
 import { z } from 'zod';
 import type { ImageSettings, TextBackend } from './backend.ts';
+import { compileTekkenPattern, TekkenBpe } from './tekken-bpe.ts';
 
 // The list mistral-common uses for files without `special_tokens` (versions up to v7).
 const DEPRECATED_SPECIALS = [
@@ -52,7 +55,8 @@ export class TekkenBackend implements TextBackend {
   readonly stripLeadingSpace = false;
   readonly image: ImageSettings | null;
   readonly numSpecial: number;
-  private readonly bpe: Tiktoken;
+  private readonly bpe: Tiktoken | null;
+  private readonly jsBpe: TekkenBpe | null;
   private readonly special = new Map<string, number>();
   private readonly specialIds = new Map<number, string>();
   private readonly ranks: string[];
@@ -78,8 +82,15 @@ export class TekkenBackend implements TextBackend {
     }
     this.ranks = file.vocab.slice(0, inner).map((v) => v.token_bytes);
     this.bytesCache = new Array(this.vocabSize);
-    const bpeText = this.ranks.map((b64, i) => `${b64} ${i}`).join('\n');
-    this.bpe = new Tiktoken(bpeText, {}, cfg.pattern);
+    const regex = compileTekkenPattern(cfg.pattern);
+    if (regex) {
+      const tokens = this.ranks.map((b64) => Buffer.from(b64, 'base64').toString('latin1'));
+      this.jsBpe = new TekkenBpe(tokens, regex, this.numSpecial, cfg.pattern === TEKKEN_PATTERN);
+      this.bpe = null;
+    } else {
+      this.jsBpe = null;
+      this.bpe = new Tiktoken(this.ranks.map((b64, i) => `${b64} ${i}`).join('\n'), {}, cfg.pattern);
+    }
     this.splitWords = cfg.pattern === TEKKEN_PATTERN;
     this.bosId = this.special.get('<s>') ?? 1;
     this.eosId = this.special.get('</s>') ?? 2;
@@ -98,8 +109,13 @@ export class TekkenBackend implements TextBackend {
    */
   encodeInto(text: string, out: number[]): void {
     if (text.length === 0) return;
+    if (this.jsBpe) {
+      this.jsBpe.encodeInto(text, out);
+      return;
+    }
+    const bpe = this.bpe as Tiktoken;
     if (!this.splitWords) {
-      this.pushIds(this.bpe.encode_ordinary(text), out);
+      this.pushIds(bpe.encode_ordinary(text), out);
       return;
     }
     const chunks: string[] = [];
@@ -116,15 +132,15 @@ export class TekkenBackend implements TextBackend {
       const ids = this.chunkCache.get(chunk);
       if (ids === undefined) {
         out.length = mark;
-        this.encodeAndCache(text, chunks, out);
+        this.encodeAndCache(bpe, text, chunks, out);
         return;
       }
       this.pushIds(ids, out);
     }
   }
 
-  private encodeAndCache(text: string, chunks: string[], out: number[]): void {
-    const all = this.bpe.encode_ordinary(text);
+  private encodeAndCache(bpe: Tiktoken, text: string, chunks: string[], out: number[]): void {
+    const all = bpe.encode_ordinary(text);
     this.pushIds(all, out);
     if (this.chunkCache.size + chunks.length > CHUNK_CACHE_LIMIT) this.chunkCache.clear();
     let k = 0;
