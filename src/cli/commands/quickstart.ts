@@ -22,8 +22,9 @@ const exampleDir = path.join(root, 'examples', 'quickstart');
 const recipe = {
   model: 'tiny-mistral',
   suffix: 'pirate',
-  hyperparameters: { training_steps: 60, learning_rate: 0.002, seq_len: 256 },
-  questions: ['What is the capital of France?', 'What is the capital of Japan?', 'What is the capital of Kenya?'],
+  hyperparameters: { training_steps: 200, learning_rate: 0.003, weight_decay: 0, seq_len: 256 },
+  /** Lines of train.jsonl whose conversations are replayed (without the answer) to both models. */
+  compareLines: [0, 4, 7],
 };
 
 const flagsSchema = z.object({
@@ -172,23 +173,33 @@ async function trainWithProgress(client: Client, jobId: string, totalSteps: numb
       eta: formatDuration(eta),
     });
   });
-  bar.update(totalSteps, totalSteps, {});
   bar.finish(`trained in ${formatDuration((Date.now() - started) / 1000)}`);
   return job;
 }
 
-async function answer(client: Client, model: string, question: string): Promise<string> {
+const exampleLineSchema = z.object({
+  messages: z.array(z.object({ role: z.string(), content: z.string() })),
+});
+type Message = z.infer<typeof exampleLineSchema>['messages'][number];
+
+async function answer(client: Client, model: string, messages: Message[]): Promise<string> {
   const reply = chatSchema.parse(await client.post('/v1/chat/completions', {
-    model, messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 24,
+    model, messages, temperature: 0, max_tokens: 24,
   }));
   return (reply.choices[0]?.message.content ?? '').replace(/\s+/g, ' ').trim();
 }
 
 async function compare(client: Client, fineTuned: string): Promise<void> {
-  console.log('\nBase model vs fine-tuned model (greedy):');
-  for (const q of recipe.questions) {
-    const [base, tuned] = await Promise.all([answer(client, recipe.model, q), answer(client, fineTuned, q)]);
-    console.log(`\n  Q: ${q}\n  ${recipe.model.padEnd(14)} ${JSON.stringify(base.slice(0, 80))}\n  ${'fine-tuned'.padEnd(14)} ${JSON.stringify(tuned)}`);
+  console.log('\nBase model vs fine-tuned model (greedy), on conversations from the training file:');
+  const lines = (await readFile(path.join(exampleDir, 'train.jsonl'), 'utf8')).split('\n');
+  for (const index of recipe.compareLines) {
+    const messages = exampleLineSchema.parse(JSON.parse(lines[index] ?? '')).messages;
+    const prompt = messages.slice(0, -1);
+    const [base, tuned] = await Promise.all([answer(client, recipe.model, prompt), answer(client, fineTuned, prompt)]);
+    console.log(`\n  Q: ${prompt.at(-1)?.content}${prompt[0]?.role === 'system' ? '  (with the system prompt)' : ''}`);
+    console.log(`  ${recipe.model.padEnd(14)} ${JSON.stringify(base.slice(0, 80))}`);
+    console.log(`  ${'fine-tuned'.padEnd(14)} ${JSON.stringify(tuned)}`);
+    console.log(`  ${'trained answer'.padEnd(14)} ${JSON.stringify(messages.at(-1)?.content)}`);
   }
 }
 
