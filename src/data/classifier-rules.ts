@@ -77,8 +77,9 @@ function readLabels(raw: unknown, p: Problems): Map<string, string[]> {
   }
   for (const [target, value] of Object.entries(raw)) {
     const list = typeof value === 'string' ? [value] : value;
-    if (!Array.isArray(list) || list.length === 0 || !list.every((l) => typeof l === 'string' && l.length > 0)) {
-      p.add('labels_invalid', `labels.${target} must be a label string or a non-empty list of label strings; found ${excerpt(value)}`);
+    // An empty list is a multi_class sample with no positive label; single_class targets reject it below.
+    if (!Array.isArray(list) || !list.every((l) => typeof l === 'string' && l.length > 0)) {
+      p.add('labels_invalid', `labels.${target} must be a label string or a list of label strings; found ${excerpt(value)}`);
       continue;
     }
     out.set(target, list as string[]);
@@ -98,6 +99,9 @@ function checkAgainstTargets(labels: Map<string, string[]>, targets: ClassifierT
       if (!target.labels.includes(label)) {
         p.add('label_unknown', `labels.${name}: "${excerpt(label).slice(1, -1)}" is not a label of target "${name}" (labels: ${target.labels.join(', ')})`);
       }
+    }
+    if ((target.loss_function ?? 'single_class') === 'single_class' && list.length === 0) {
+      p.add('labels_invalid', `labels.${name} is an empty list but target "${name}" is single_class; give exactly one label (or declare the target multi_class)`);
     }
     if ((target.loss_function ?? 'single_class') === 'single_class' && list.length > 1) {
       p.add('label_multiple_single_class', `labels.${name} has ${list.length} labels but target "${name}" is single_class; give exactly one label (or declare the target multi_class)`);

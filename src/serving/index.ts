@@ -1,4 +1,4 @@
-/** src/serving: chat completions — request schemas, prompt rendering, the engine pool, constrained decoding, SSE. */
+/** src/serving: chat completions and classifications — request schemas, prompt rendering, the engine pool, constrained decoding, SSE. */
 export { chatRequestSchema, normaliseChatRequest, type ChatParams, type ChatRequest } from './chat-request.ts';
 export { completeChat, ChatInputError, EngineFailure, type ChatResult, type ChatTarget, type ChoiceDelta, type FinishReason } from './complete-chat.ts';
 export { newCompletionMeta, renderChunk, renderCompletion, type CompletionMeta } from './chat-render.ts';
@@ -9,3 +9,8 @@ export { makeToolCallId, type ToolCall } from './tool-calls.ts';
 export { canEnd, feedText, startJson, type JsonSchema } from './json-grammar.ts';
 export { findModel, fineTunedModelObject, listModelCards, modelCard, type ResolvedModel } from './model-catalog.ts';
 export { packAdapterTar, removeAdapterFiles } from './adapter-files.ts';
+export { ClassifierEngine, ClassifierPool, type ClassifierPoolSettings, type TargetScores } from './classifier-engine.ts';
+export {
+  chatClassificationInputs, chatClassificationSchema, chatModerationInputs, chatModerationSchema, ClassifierInputError, classifierTargetsOf,
+  classifyInputs, renderClassification, renderModeration, textClassificationSchema, textInputs, type ClassifierInputs, type ModelTarget,
+} from './classifier-requests.ts';

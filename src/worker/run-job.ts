@@ -14,6 +14,7 @@ import {
 } from '../store/index.ts';
 import { resolveBaseModel, type BaseModel } from './base-models.ts';
 import { resolvePython } from './python.ts';
+import { classifierShardWriter, classifierTrainerFields, classifierTrainerModule } from './classifier-job.ts';
 import { ensureShard } from './shards.ts';
 import type { TrainerMessage } from './trainer-messages.ts';
 import { startTrainer, type TrainerExit } from './trainer-process.ts';
@@ -40,13 +41,14 @@ type Run = {
   lost: boolean;
 };
 
-/** Shards of the job's files (training with weights, then validation), written or reused. */
+/** Shards of the job's files (training with weights, then validation), written or reused; classifier jobs' carry labels. */
 async function prepareShards(ctx: WorkerContext, job: JobRecord, model: BaseModel): Promise<{ train: { shard: string; weight: number }[]; valid: string[] }> {
+  const ensure = job.jobType === 'classifier' ? classifierShardWriter(job) : ensureShard;
   const shard = async (fileId: string) => {
     const file = await getFile(ctx.store.db, job.workspaceId, fileId);
     const local = file ? ctx.store.blobs.localPath(file.blobKey) : null;
     if (!file || !local) throw new Error(`file ${fileId} is missing or not on this worker's disk (share the data dir or blob store)`);
-    return (await ensureShard({ dataDir: ctx.settings.dataDir, sourcePath: local, sourceSha256: file.sha256, tokenizerPath: model.tokenizerPath })).dir;
+    return (await ensure({ dataDir: ctx.settings.dataDir, sourcePath: local, sourceSha256: file.sha256, tokenizerPath: model.tokenizerPath })).dir;
   };
   const train = [];
   for (const f of job.trainingFiles) train.push({ shard: await shard(f.file_id), weight: f.weight });
@@ -66,6 +68,7 @@ function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, sha
     learning_rate: n(h.learning_rate, 1e-4), weight_decay: n(h.weight_decay, 0.1), warmup_fraction: n(h.warmup_fraction, 0.05), max_grad_norm: 1.0,
     lora: { rank: n(h.lora_rank, 16), scaling: 2.0, dropout: 0.0 }, seed: job.seed ?? 0, device: ctx.settings.device,
     checkpoint_every: null, resume: true, task: 'completion', classifier: null,
+    ...(job.jobType === 'classifier' ? classifierTrainerFields(job) : {}),
   };
 }
 
@@ -178,7 +181,8 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     await writeFile(configPath, JSON.stringify(config, null, 2));
     wandb = await startWandbSink(ctx, job, outDir, config);
     const sink = wandb;
-    const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, sink), ctx.log);
+    const recipe = job.jobType === 'classifier' ? classifierTrainerModule : 'trainer.train';
+    const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, sink), ctx.log, recipe);
     const unwatch = watch(ctx, job, run, trainer.stop);
     const exit = await trainer.exited.finally(unwatch);
     if (run.lost) return;

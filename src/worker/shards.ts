@@ -32,14 +32,16 @@ export function shardKey(sourceSha256: string, tokenizerSha256: string, policy =
   return createHash('sha256').update(`${sourceSha256}\n${tokenizerSha256}\n${policy}`).digest('hex').slice(0, 32);
 }
 
-function write(stream: WriteStream, chunk: Buffer): Promise<void> {
+/** Writes a chunk, waiting for 'drain' when the stream's buffer is full. */
+export function writeChunk(stream: WriteStream, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     if (stream.write(chunk)) resolve();
     else stream.once('drain', resolve).once('error', reject);
   });
 }
 
-function close(stream: WriteStream): Promise<void> {
+/** Ends a stream; resolves once its data is flushed. */
+export function closeStream(stream: WriteStream): Promise<void> {
   return new Promise((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
 }
 
@@ -85,18 +87,18 @@ async function writeShardFiles(dir: string, source: string, tokenizerPath: strin
     b.writeBigUInt64LE(BigInt(n));
     return b;
   };
-  await write(offsets, offset(0));
+  await writeChunk(offsets, offset(0));
   for await (const s of iterateValidSamples(source, { format: 'chat' })) {
     const enc = tokenizer.encodeChat(s.sample, { mode: 'train' });
     const t = Buffer.alloc(enc.tokens.length * 4);
     enc.tokens.forEach((id, i) => t.writeUInt32LE(id, i * 4));
-    await write(tokens, t);
-    await write(mask, Buffer.from(enc.mask));
+    await writeChunk(tokens, t);
+    await writeChunk(mask, Buffer.from(enc.mask));
     samples += 1;
     total += enc.tokens.length;
     trained += enc.mask.reduce((a, b) => a + b, 0);
-    await write(offsets, offset(total));
+    await writeChunk(offsets, offset(total));
   }
-  await Promise.all([close(tokens), close(mask), close(offsets)]);
+  await Promise.all([closeStream(tokens), closeStream(mask), closeStream(offsets)]);
   return { samples, tokens: total, trained_tokens: trained };
 }

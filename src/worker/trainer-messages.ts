@@ -12,7 +12,11 @@ export const trainerMessageSchema = z.discriminatedUnion('type', [
   }),
   z.object({
     type: z.literal('checkpoint'), step: num, path: z.string(),
-    metrics: z.object({ train_loss: nullableNum, valid_loss: nullableNum, valid_mean_token_accuracy: nullableNum }),
+    metrics: z.object({
+      train_loss: nullableNum, valid_loss: nullableNum, valid_mean_token_accuracy: nullableNum,
+      // Classifier recipe extension (docs/classifiers.md): per-target validation accuracy and macro F1.
+      classifier: z.record(z.string(), z.object({ accuracy: num, macro_f1: num })).nullish(),
+    }),
   }),
   z.object({ type: z.literal('done'), step: num, trained_tokens: num, adapter_dir: z.string() }),
   z.object({ type: z.literal('stopped'), step: num }),

@@ -1,5 +1,6 @@
 /**
- * One `python -m trainer.train --config FILE` child: its stdout read as protocol messages in order,
+ * One `python -m trainer.train --config FILE` child (or another recipe module with the same
+ * protocol, e.g. trainer.train_classifier): its stdout read as protocol messages in order,
  * stderr kept as a tail for error reports, SIGTERM to stop it (it checkpoints and exits). On Linux
  * the child is started with PR_SET_PDEATHSIG=SIGKILL, so a worker that dies (even by SIGKILL)
  * takes its trainer with it and the job is never trained twice at once when another worker resumes it.
@@ -12,16 +13,16 @@ import { repoRoot } from './python.ts';
 export type TrainerExit = { code: number | null; signal: NodeJS.Signals | null; stderrTail: string };
 export type TrainerHandle = { exited: Promise<TrainerExit>; stop(): void; pid: number | undefined };
 
-// Sets the parent-death signal (prctl(PR_SET_PDEATHSIG=1, SIGKILL=9)) then becomes the trainer.
+// Sets the parent-death signal (prctl(PR_SET_PDEATHSIG=1, SIGKILL=9)) then becomes the trainer (argv[1] = its module).
 const linuxLauncher = [
   'import ctypes, os, sys',
   "ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)",
-  "os.execv(sys.executable, [sys.executable, '-m', 'trainer.train'] + sys.argv[1:])",
+  "os.execv(sys.executable, [sys.executable, '-m', sys.argv[1]] + sys.argv[2:])",
 ].join('\n');
 
-/** Starts the trainer; `onMessage` is awaited per message, in order. */
-export function startTrainer(python: string, configPath: string, onMessage: (m: TrainerMessage) => Promise<void>, log: (line: string) => void): TrainerHandle {
-  const args = process.platform === 'linux' ? ['-c', linuxLauncher, '--config', configPath] : ['-m', 'trainer.train', '--config', configPath];
+/** Starts the trainer (`module`: the recipe); `onMessage` is awaited per message, in order. */
+export function startTrainer(python: string, configPath: string, onMessage: (m: TrainerMessage) => Promise<void>, log: (line: string) => void, module = 'trainer.train'): TrainerHandle {
+  const args = process.platform === 'linux' ? ['-c', linuxLauncher, module, '--config', configPath] : ['-m', module, '--config', configPath];
   const child = spawn(python, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
   let tail = '';
   child.stderr.on('data', (d: Buffer) => {

@@ -40,7 +40,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   const loop = (async () => {
     while (!abort.signal.aborted) {
       const now = Date.now();
-      const job = await claimJob(ctx.store.db, ctx.workerId, now, now - opts.settings.workerStaleMs, ['completion']).catch((err: unknown) => {
+      const job = await claimJob(ctx.store.db, ctx.workerId, now, now - opts.settings.workerStaleMs, ['completion', 'classifier']).catch((err: unknown) => {
         ctx.log(`claim failed: ${String(err)}`);
         return null;
       });
