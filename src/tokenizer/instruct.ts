@@ -51,9 +51,14 @@ export class InstructEncoder {
   }
 
   // Datasets repeat long strings (tool schemas, system prompts) on every line: encode them once.
+  // Only those: hashing and keeping every long message would cost more than it saves.
   private readonly repeated = new Map<string, number[]>();
 
   private text(s: string, out: number[]): void {
+    this.backend.encodeInto(s, out);
+  }
+
+  private repeatedText(s: string, out: number[]): void {
     if (s.length < REPEAT_MIN_CHARS) {
       this.backend.encodeInto(s, out);
       return;
@@ -112,7 +117,7 @@ export class InstructEncoder {
     const atTools = this.v >= 13 ? isFirst : isLast;
     if (atTools && tools.length) {
       out.push(this.sp('[AVAILABLE_TOOLS]'));
-      this.text(dumpsPy(tools), out);
+      this.repeatedText(dumpsPy(tools), out);
       out.push(this.sp('[/AVAILABLE_TOOLS]'));
     }
     out.push(this.sp('[INST]'));
@@ -140,7 +145,7 @@ export class InstructEncoder {
 
   private system(c: Content, out: number[]): void {
     out.push(this.sp('[SYSTEM_PROMPT]'));
-    if (typeof c === 'string') this.text(c, out);
+    if (typeof c === 'string') this.repeatedText(c, out);
     else this.chunks(c, null, out);
     out.push(this.sp('[/SYSTEM_PROMPT]'));
   }
@@ -178,7 +183,7 @@ export class InstructEncoder {
       }
       if (this.v === 2 && hasCalls && beforeLastUser) return; // v2 drops calls before the last user turn
       // The reference strips trailing spaces (not tabs or newlines) from assistant text.
-      if (hasContent) this.text(contentText(m.content ?? '').replace(/ +$/, ''), out);
+      if (hasContent) this.text(trimTrailingSpaces(contentText(m.content ?? '')), out);
       if (hasCalls) this.toolCalls(m.toolCalls, out);
     }
     // A prefix message is an unfinished reply the model continues: no </s>.
@@ -211,6 +216,13 @@ export class InstructEncoder {
       this.text(dumpsPy(call.get('arguments') ?? null), out);
     }
   }
+}
+
+/** `s.replace(/ +$/, '')` without a regex run over every assistant message. */
+function trimTrailingSpaces(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 32) end--;
+  return end === s.length ? s : s.slice(0, end);
 }
 
 /** mistral-common's compatibility hack: [text..., image] puts the image first. */

@@ -15,15 +15,12 @@ import { IdCache } from './id-cache.ts';
 import { PieceType, type SpmModel } from './sentencepiece-model.ts';
 
 const SPACE = '\u2581';
+const utf8 = new TextEncoder();
 const WORD_CACHE_ENTRIES = 200_000;
 const WORD_CACHE_IDS = 2_000_000;
 /** Words up to this many symbols merge by scanning; longer ones use the heap (O(n log n)). */
 const SCAN_MAX_SYMBOLS = 48;
 
-/** A space or a literal `▁`: both are `▁` once normalised. */
-function isSpace(c: number): boolean {
-  return c === 32 || c === 0x2581;
-}
 
 export type SpmSpecial = { id: number; piece: string };
 
@@ -132,21 +129,26 @@ export class SpmBpe {
     }
     let flag = this.model.addDummyPrefix ? 1 : 0;
     let start = 0;
-    let prevSpace = isSpace(text.charCodeAt(0));
+    let c = text.charCodeAt(0);
+    let prevSpace = c === 32 || c === 0x2581;
+    // The word's cache hash (IdCache.hash) is folded into the scan for its end.
+    let h = Math.imul((0x811c9dc5 ^ flag) ^ c, 0x01000193);
     for (let i = 1; i < n; i++) {
-      const sp = isSpace(text.charCodeAt(i));
+      c = text.charCodeAt(i);
+      const sp = c === 32 || c === 0x2581;
       if (sp && !prevSpace) {
-        this.cachedWordInto(text, start, i, flag, out);
+        this.cachedWordInto(text, start, i, flag, h >>> 0, out);
         start = i;
         flag = 0;
+        h = 0x811c9dc5;
       }
+      h = Math.imul(h ^ c, 0x01000193);
       prevSpace = sp;
     }
-    this.cachedWordInto(text, start, n, flag, out);
+    this.cachedWordInto(text, start, n, flag, h >>> 0, out);
   }
 
-  private cachedWordInto(text: string, start: number, end: number, flag: number, out: number[]): void {
-    const h = IdCache.hash(text, start, end, flag);
+  private cachedWordInto(text: string, start: number, end: number, flag: number, h: number, out: number[]): void {
     if (this.cache.pushIfCached(text, start, end, flag, h, out)) return;
     const ids = this.scratch;
     ids.length = 0;
@@ -290,7 +292,7 @@ export class SpmBpe {
       out.push(this.unkId);
       return;
     }
-    for (const b of new TextEncoder().encode(piece)) out.push(this.byteIds[b] as number);
+    for (const b of utf8.encode(piece)) out.push(this.byteIds[b] as number);
   }
 
   private maybeAddPair(s: string, left: number, right: number): void {
