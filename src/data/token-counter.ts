@@ -10,21 +10,12 @@ import { isObject } from './message-rules.ts';
 
 type TokenizerModule = typeof import('../tokenizer/index.ts');
 
-// Which tokenizer file a counter encodes with, so a large file's validation can load the same one
-// on worker threads (validate-file.ts).
-const counterPaths = new WeakMap<TokenCounter, string>();
-
-/** The tokenizer file behind a counter made by loadTokenCounter (undefined for other counters). */
-export function tokenizerPathOf(counter: TokenCounter): string | undefined {
-  return counterPaths.get(counter);
-}
-
 /** Loads the tokenizer file and returns a counter of (all, trained) tokens per sample; throws when it cannot. */
 export async function loadTokenCounter(tokenizerPath: string): Promise<TokenCounter> {
   const spec = new URL('../tokenizer/index.ts', import.meta.url).href;
   const mod = (await import(spec)) as TokenizerModule;
   const tokenizer = await mod.loadTokenizer(tokenizerPath);
-  const counter: TokenCounter = (sample, format) => {
+  return (sample, format) => {
     if (format === 'chat') {
       const { tokens, mask } = tokenizer.encodeChat(sample, { mode: 'train' });
       let trained = 0;
@@ -37,6 +28,4 @@ export async function loadTokenCounter(tokenizerPath: string): Promise<TokenCoun
     const count = texts.reduce((n, t) => n + tokenizer.encodeText(t).length, 0);
     return { tokens: count, trained: 0 };
   };
-  counterPaths.set(counter, tokenizerPath);
-  return counter;
 }

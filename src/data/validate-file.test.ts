@@ -118,20 +118,3 @@ test('split keeps lines whole and parts under the size', async () => {
   assert.equal(parseSize('1.5KiB'), 1536);
   assert.equal(parseSize('5 parsecs'), null);
 });
-
-test('token counting on worker threads gives the same report as one thread, in line order', async () => {
-  const { loadTokenCounter } = await import('./index.ts');
-  const countTokens = await loadTokenCounter(path.join(import.meta.dirname, '../../models/tiny-mistral/tokenizer.model.v3'));
-  const lines: string[] = [];
-  for (let i = 0; i < 600; i += 1) {
-    if (i % 97 === 5) lines.push('{"messages": [');
-    else if (i % 89 === 7) lines.push(JSON.stringify({ messages: [{ role: 'user', content: `q${i}` }] }));
-    else lines.push(JSON.stringify({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: `question ${i} ${'word '.repeat(i % 40)}` }, { role: 'assistant', content: `answer ${i}`, weight: i % 3 ? 1 : 0 }] }));
-  }
-  const p = file('parallel.jsonl', `${lines.join('\n')}\n`);
-  const one = await validateDatasetFile(p, { countTokens });
-  const two = await validateDatasetFile(p, { countTokens, tokenWorkers: 2 });
-  assert.ok((one.stats.tokens ?? 0) > 10_000);
-  assert.ok(one.error_count > 5);
-  assert.deepEqual(two, one);
-});

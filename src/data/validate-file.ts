@@ -11,8 +11,6 @@ import { readLines, type RawLine } from './line-reader.ts';
 import { addSample, emptyStats, type DatasetStats, type TokenCounter } from './stats.ts';
 import { validateLine, type DatasetFormat, type FormatOption, type LineVerdict } from './validate-line.ts';
 import type { ClassifierTarget } from './classifier-rules.ts';
-import { tokenizerPathOf } from './token-counter.ts';
-import { BATCH_BYTES, BATCH_LINES, TokenWorkers, type BatchResult } from './token-workers.ts';
 import type { Obj } from './message-rules.ts';
 
 export type ValidateOptions = {
@@ -23,12 +21,6 @@ export type ValidateOptions = {
   classifierTargets?: ClassifierTarget[];
   countTokens?: TokenCounter;
   limits?: Partial<DataLimits>;
-  /**
-   * Worker threads that count tokens (validateDatasetFile with a counter from loadTokenCounter);
-   * default 0. Opt-in: each worker loads the TypeScript loader and the tokenizer again (~1 s and
-   * ~100 MB RSS each), and on the shared 2-core machine it was slower than one thread (docs/datasets.md).
-   */
-  tokenWorkers?: number;
 };
 
 export type FileReport = {
@@ -46,15 +38,7 @@ export type FileReport = {
 };
 
 /** One checked line: its problems, and the parsed sample when it is valid. */
-export type CheckedLine = {
-  line: number;
-  bytes: number;
-  problems: LineProblem[];
-  verdict: LineVerdict | null;
-  tokens: { tokens: number; trained: number } | null;
-  /** The line's text (null for a line too long or not UTF-8). */
-  text: string | null;
-};
+export type CheckedLine = { line: number; bytes: number; problems: LineProblem[]; verdict: LineVerdict | null; tokens: { tokens: number; trained: number } | null };
 
 /** A valid sample as the worker sees it. */
 export type ValidSample = { line: number; format: DatasetFormat; sample: Obj };
@@ -70,7 +54,7 @@ export async function* checkLines(path: string, opts: ValidateOptions = {}): Asy
     if (verdict?.sample && problems.length === 0 && opts.countTokens && verdict.format) {
       tokens = countSafely(opts.countTokens, verdict.sample, verdict.format, problems);
     }
-    yield { line: raw.line, bytes: raw.bytes, problems, verdict, tokens, text: raw.kind === 'text' ? raw.text : null };
+    yield { line: raw.line, bytes: raw.bytes, problems, verdict, tokens };
   }
 }
 
@@ -99,23 +83,16 @@ export async function validateDatasetFile(path: string, opts: ValidateOptions = 
   if (fileProblem === 'unreadable') return withUnreadable(report, path);
   report.bytes = fileProblem.bytes;
   if (fileProblem.problem) record(0, fileProblem.problem);
-  const take = (c: CheckedLine): void => {
-    report.lines = c.line;
-    if (c.problems.length) {
-      for (const p of c.problems) record(c.line, p);
-      return;
-    }
-    report.valid_lines += 1;
-    const v = c.verdict as LineVerdict;
-    addSample(report.stats, { line: c.line, bytes: c.bytes, format: v.format as DatasetFormat, counts: v.counts, labels: v.labels, tokens: c.tokens });
-  };
-  const tokenizerPath = opts.countTokens ? tokenizerPathOf(opts.countTokens) : undefined;
-  const workers = opts.tokenWorkers ?? 0;
   try {
-    if (tokenizerPath !== undefined && workers > 0) {
-      await validateInParallel(path, { ...opts, limits }, tokenizerPath, workers, take);
-    } else {
-      for await (const c of checkLines(path, { ...opts, limits })) take(c);
+    for await (const c of checkLines(path, { ...opts, limits })) {
+      report.lines = c.line;
+      if (c.problems.length) {
+        for (const p of c.problems) record(c.line, p);
+        continue;
+      }
+      report.valid_lines += 1;
+      const v = c.verdict as LineVerdict;
+      addSample(report.stats, { line: c.line, bytes: c.bytes, format: v.format as DatasetFormat, counts: v.counts, labels: v.labels, tokens: c.tokens });
     }
   } catch (err) {
     if (!isErrno(err)) throw err;
@@ -127,61 +104,6 @@ export async function validateDatasetFile(path: string, opts: ValidateOptions = 
   report.format = report.stats.chat_samples && report.stats.classifier_samples ? 'mixed'
     : report.stats.chat_samples ? 'chat' : report.stats.classifier_samples ? 'classifier' : null;
   return report;
-}
-
-type Pending = { lines: { c: CheckedLine; text: string | null }[]; result: Promise<BatchResult> | null };
-
-/**
- * validateDatasetFile's loop with token counting on worker threads: lines are validated here and
- * grouped in batches; a batch's valid lines are counted by a worker while the next batches are
- * read; batches are finished strictly in order, so the report is the single-threaded one.
- */
-async function validateInParallel(path: string, opts: ValidateOptions, tokenizerPath: string, n: number, take: (c: CheckedLine) => void): Promise<void> {
-  const pool = await TokenWorkers.start(tokenizerPath, n);
-  const pending: Pending[] = [];
-  const finish = async (b: Pending): Promise<void> => {
-    const r = b.result ? await b.result : null;
-    let k = 0;
-    for (const { c, text } of b.lines) {
-      if (text !== null && r) {
-        const i = k++;
-        const error = r.errors[i];
-        if (error !== null && error !== undefined) {
-          c.problems.push({ code: 'tokenize_failed', message: `the tokenizer could not encode this sample: ${error}` });
-        } else c.tokens = { tokens: r.tokens[i] as number, trained: r.trained[i] as number };
-      }
-      take(c);
-    }
-  };
-  let batch: Pending['lines'] = [];
-  let texts: string[] = [];
-  let formats: DatasetFormat[] = [];
-  let bytes = 0;
-  const submit = async (): Promise<void> => {
-    pending.push({ lines: batch, result: texts.length ? pool.count(texts, formats) : null });
-    batch = [];
-    texts = [];
-    formats = [];
-    bytes = 0;
-    while (pending.length > 2 * n) await finish(pending.shift() as Pending);
-  };
-  try {
-    for await (const c of checkLines(path, { ...opts, countTokens: undefined })) {
-      const v = c.verdict;
-      const counted = v?.sample && v.format && c.problems.length === 0 && c.text !== null;
-      batch.push({ c, text: counted ? c.text : null });
-      if (counted && c.text !== null && v?.format) {
-        texts.push(c.text);
-        formats.push(v.format);
-        bytes += c.bytes;
-      }
-      if (batch.length >= BATCH_LINES || bytes >= BATCH_BYTES) await submit();
-    }
-    if (batch.length) await submit();
-    while (pending.length) await finish(pending.shift() as Pending);
-  } finally {
-    await pool.close();
-  }
 }
 
 function rawProblem(raw: Exclude<RawLine, { kind: 'text' }>, limits: DataLimits): LineProblem {
