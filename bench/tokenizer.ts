@@ -53,8 +53,18 @@ function buildChat(paragraphs: string[]): string[] {
   return lines;
 }
 
-function rate(tokens: number, bytes: number, seconds: number) {
-  return { tokens, seconds, tokens_per_s: tokens / seconds, mb_per_s: bytes / 1e6 / seconds };
+function rate(tokens: number, bytes: number, seconds: number, cpuSeconds?: number) {
+  const r = { tokens, seconds, tokens_per_s: tokens / seconds, mb_per_s: bytes / 1e6 / seconds };
+  return cpuSeconds === undefined ? r : { ...r, cpu_seconds: cpuSeconds, mb_per_cpu_s: bytes / 1e6 / cpuSeconds };
+}
+
+/** Wall and CPU seconds of fn (CPU time is the fairer figure on a machine shared with other work). */
+function timed(fn: () => void): [number, number] {
+  const t = performance.now();
+  const c = process.cpuUsage();
+  fn();
+  const u = process.cpuUsage(c);
+  return [(performance.now() - t) / 1000, (u.user + u.system) / 1e6];
 }
 
 async function main(): Promise<void> {
@@ -85,35 +95,35 @@ async function main(): Promise<void> {
       const tok = await loadTokenizer(file);
       const loadS = (performance.now() - t) / 1000;
       tok.encodeText('warm up the JIT on a line that is not in the corpus 12345');
-      t = performance.now();
       let n = 0;
-      for (const line of lines) n += tok.encodeText(line).length;
-      const rawS = (performance.now() - t) / 1000;
-      t = performance.now();
       let m = 0;
-      for (const line of chat) m += tok.encodeLine(line, { mode: 'train' }).tokens.length;
-      const chatS = (performance.now() - t) / 1000;
+      const [rawS, rawCpu] = timed(() => {
+        for (const line of lines) n += tok.encodeText(line).length;
+      });
+      const [chatS, chatCpu] = timed(() => {
+        for (const line of chat) m += tok.encodeLine(line, { mode: 'train' }).tokens.length;
+      });
       // Second pass: the word/chunk caches are warm, as they are a few MB into a real dataset.
-      t = performance.now();
-      for (const line of lines) tok.encodeText(line);
-      const rawWarmS = (performance.now() - t) / 1000;
-      t = performance.now();
-      for (const line of chat) tok.encodeLine(line, { mode: 'train' });
-      const chatWarmS = (performance.now() - t) / 1000;
+      const [rawWarmS, rawWarmCpu] = timed(() => {
+        for (const line of lines) tok.encodeText(line);
+      });
+      const [chatWarmS, chatWarmCpu] = timed(() => {
+        for (const line of chat) tok.encodeLine(line, { mode: 'train' });
+      });
       const ref = JSON.parse(execFileSync(python, [path.join(root, 'bench/tokenizer_ref.py'), '--tokenizer', file, '--text', textFile, '--chat', chatFile], { encoding: 'utf8', maxBuffer: 1 << 28 })) as {
         load_s: number;
-        raw: { tokens: number; seconds: number };
-        chat: { tokens: number; seconds: number };
+        raw: { tokens: number; seconds: number; cpu_seconds: number };
+        chat: { tokens: number; seconds: number; cpu_seconds: number };
       };
       if (ref.raw.tokens !== n || ref.chat.tokens !== m) throw new Error(`${label}: token counts differ (raw ${n} vs ${ref.raw.tokens}, chat ${m} vs ${ref.chat.tokens})`);
       const atelier = {
         load_s: loadS,
-        raw: rate(n, textBytes, rawS),
-        chat: rate(m, chatBytes, chatS),
-        raw_warm_cache: rate(n, textBytes, rawWarmS),
-        chat_warm_cache: rate(m, chatBytes, chatWarmS),
+        raw: rate(n, textBytes, rawS, rawCpu),
+        chat: rate(m, chatBytes, chatS, chatCpu),
+        raw_warm_cache: rate(n, textBytes, rawWarmS, rawWarmCpu),
+        chat_warm_cache: rate(m, chatBytes, chatWarmS, chatWarmCpu),
       };
-      const mc = { load_s: ref.load_s, raw: rate(n, textBytes, ref.raw.seconds), chat: rate(m, chatBytes, ref.chat.seconds) };
+      const mc = { load_s: ref.load_s, raw: rate(n, textBytes, ref.raw.seconds, ref.raw.cpu_seconds), chat: rate(m, chatBytes, ref.chat.seconds, ref.chat.cpu_seconds) };
       results[label] = {
         atelier,
         mistral_common: mc,
@@ -122,6 +132,12 @@ async function main(): Promise<void> {
           chat: ref.chat.seconds / chatS,
           raw_warm_cache: ref.raw.seconds / rawWarmS,
           chat_warm_cache: ref.chat.seconds / chatWarmS,
+        },
+        speedup_cpu: {
+          raw: ref.raw.cpu_seconds / rawCpu,
+          chat: ref.chat.cpu_seconds / chatCpu,
+          raw_warm_cache: ref.raw.cpu_seconds / rawWarmCpu,
+          chat_warm_cache: ref.chat.cpu_seconds / chatWarmCpu,
         },
       };
       console.log(label, JSON.stringify(results[label]));

@@ -28,18 +28,19 @@ def main():
     tok = mt.instruct_tokenizer.tokenizer
     with open(args.text, encoding="utf-8", newline="") as f:
         lines = f.read().split("\n")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n = sum(len(tok.encode(line, bos=False, eos=False)) for line in lines)
-    raw_s = time.perf_counter() - t0
+    raw_s, raw_cpu = time.perf_counter() - t0, time.process_time() - c0
     with open(args.chat, encoding="utf-8", newline="") as f:
         samples = [line for line in f if line.strip()]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     m = 0
     for line in samples:
         tokens, _ = encode_train(mt, json.loads(line))
         m += len(tokens)
-    chat_s = time.perf_counter() - t0
-    print(json.dumps({"load_s": load_s, "raw": {"tokens": n, "seconds": raw_s}, "chat": {"tokens": m, "seconds": chat_s}}))
+    chat_s, chat_cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"load_s": load_s, "raw": {"tokens": n, "seconds": raw_s, "cpu_seconds": raw_cpu},
+                      "chat": {"tokens": m, "seconds": chat_s, "cpu_seconds": chat_cpu}}))
 
 
 if __name__ == "__main__":
