@@ -39,6 +39,16 @@ class TrainConfig:
     resume: bool = True
     task: str = "completion"
     classifier: Any = None
+    # speed switches (trainer/speed.py); they change speed and memory, not the math
+    attention: str = "auto"
+    compile: bool | None = None
+    activation_checkpointing: bool | int = False
+
+    @property
+    def checkpoint_layers(self) -> int:
+        """Blocks to recompute in backward: all for true, none for false, else the first N."""
+        ac = self.activation_checkpointing
+        return 1 << 30 if ac is True else int(ac)
 
     @property
     def tokens_per_step(self) -> int:
@@ -117,11 +127,19 @@ def parse_config(raw: Any) -> TrainConfig:
            "(classifier fine-tuning needs a classifier head, not available yet)")
     resume = raw.get("resume", True)
     _check(isinstance(resume, bool), "'resume' must be true or false")
+    attention = raw.get("attention", "auto")
+    _check(attention in ("auto", "sdpa", "flex"), f"'attention' must be 'auto', 'sdpa' or 'flex', got {attention!r}")
+    compile_ = raw.get("compile")
+    _check(compile_ is None or isinstance(compile_, bool), f"'compile' must be true, false or null (auto: on for CUDA), got {compile_!r}")
+    ac = raw.get("activation_checkpointing", False)
+    _check(isinstance(ac, bool) or (isinstance(ac, int) and ac >= 0),
+           f"'activation_checkpointing' must be true (every layer), false or a number of layers >= 0, got {ac!r}")
     return TrainConfig(model_dir=raw["model_dir"], out_dir=raw["out_dir"], train=train, valid=list(valid),
                        seq_len=ints["seq_len"], batch_size=ints["batch_size"], grad_accum=ints["grad_accum"],
                        training_steps=steps, epochs=epochs, learning_rate=lr, weight_decay=wd,
                        warmup_fraction=warm, max_grad_norm=clip, lora=lora, seed=ints["seed"], device=device,
-                       checkpoint_every=every, resume=resume, task=task, classifier=raw.get("classifier"))
+                       checkpoint_every=every, resume=resume, task=task, classifier=raw.get("classifier"),
+                       attention=attention, compile=compile_, activation_checkpointing=ac)
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -2,18 +2,26 @@
 window. Parameter names follow Mistral's `consolidated.safetensors` so weights load by key.
 No I/O here: `weights.py` reads model directories.
 
-Attention is a swappable function `(q, k, v, mask) -> out`: SDPA with an explicit boolean mask
-(block-diagonal causal for packed documents) is the portable default; a CUDA path (FlexAttention
-or varlen flash attention over document ids) can be dropped in without touching the layers.
+Attention is a swappable backend: a function `(q, k, v, mask) -> out` plus the function that builds
+its mask from the packed rows' document ids and positions. SDPA with an explicit boolean
+block-diagonal causal mask is the portable default (`SDPA`); `FLEX` is FlexAttention with a document
+block mask, which skips the blocks of other documents entirely (the fast CUDA path, no padding to
+per-document lengths). `Transformer.use_attention` switches backends; `Transformer.packed_mask`
+builds the mask the current backend wants.
+
+Speed switches for training (set by `trainer/speed.py`): `compile_blocks()` compiles each block
+with torch.compile (fusing RMSNorm, RoPE, SwiGLU and the LoRA adds around the matmuls), and
+`checkpoint_layers` recomputes the first N blocks' activations in backward to save memory.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .lora import LoRALinear
 
@@ -56,6 +64,58 @@ def document_mask(doc_ids: torch.Tensor, positions: torch.Tensor, window: int | 
     if window is not None:
         allowed &= dist < window
     return allowed[:, None]
+
+
+def flex_available() -> bool:
+    """FlexAttention ships with torch >= 2.5."""
+    try:
+        from torch.nn.attention import flex_attention  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def flex_document_mask(doc_ids: torch.Tensor, positions: torch.Tensor, window: int | None) -> Any:
+    """The `document_mask` rule as a FlexAttention BlockMask: (B, T) document ids and positions ->
+    a block-sparse mask; 128 x 128 tiles that cross documents are never computed."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def allowed(b, h, q, kv):
+        dist = positions[b, q] - positions[b, kv]
+        ok = (doc_ids[b, q] == doc_ids[b, kv]) & (dist >= 0)
+        return ok & (dist < window) if window is not None else ok
+
+    B, T = doc_ids.shape
+    return create_block_mask(allowed, B, None, T, T, device=doc_ids.device)
+
+
+_compiled_flex: Callable | None = None
+
+
+def flex_attention_fn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Any) -> torch.Tensor:
+    """q (B, H, T, hd), k/v (B, Hkv, T, hd), mask a BlockMask from `flex_document_mask`. Inside a
+    compiled block the call is traced into the block's graph; outside one it runs compiled on CUDA
+    (eager FlexAttention materialises every score) and eagerly elsewhere (tests, CPU)."""
+    from torch.nn.attention.flex_attention import flex_attention
+    global _compiled_flex
+    gqa = k.shape[1] != q.shape[1]
+    if torch.compiler.is_compiling() or q.device.type != "cuda":
+        return flex_attention(q, k, v, block_mask=mask, enable_gqa=gqa)
+    if _compiled_flex is None:
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex(q, k, v, block_mask=mask, enable_gqa=gqa)
+
+
+@dataclass(frozen=True)
+class AttentionBackend:
+    name: str
+    attend: AttentionFn
+    make_mask: Callable[[torch.Tensor, torch.Tensor, int | None], Any]  # (doc_ids, positions, window) -> mask
+
+
+SDPA = AttentionBackend("sdpa", sdpa_attention, document_mask)
+FLEX = AttentionBackend("flex", flex_attention_fn, flex_document_mask)
+ATTENTION_BACKENDS = {b.name: b for b in (SDPA, FLEX)}
 
 
 def _upcast(dtype: torch.dtype) -> torch.dtype:
@@ -157,6 +217,8 @@ class Transformer(nn.Module):
     def __init__(self, args: ModelArgs, attend: AttentionFn = sdpa_attention):
         super().__init__()
         self.args, self.attend = args, attend
+        self.make_mask = document_mask  # the mask `attend` takes, built from packed rows (use_attention)
+        self.checkpoint_layers = 0  # recompute the first N blocks in backward (activation checkpointing)
         self.tok_embeddings = nn.Embedding(args.vocab_size, args.dim)
         self.layers = nn.ModuleList(TransformerBlock(args) for _ in range(args.n_layers))
         self.norm = RMSNorm(args.dim, args.norm_eps)
@@ -164,14 +226,35 @@ class Transformer(nn.Module):
         if args.tied_embeddings:
             self.output.weight = self.tok_embeddings.weight
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
+    def use_attention(self, backend: AttentionBackend) -> None:
+        """Switch the attention function and the packed-row mask that goes with it."""
+        self.attend, self.make_mask = backend.attend, backend.make_mask
+
+    def packed_mask(self, doc_ids: torch.Tensor, positions: torch.Tensor) -> Any:
+        """The attention mask for packed rows ((B, T) document ids and positions) in the form the
+        current backend takes: a (B, 1, T, T) bool tensor for SDPA, a BlockMask for FlexAttention."""
+        return self.make_mask(doc_ids, positions, self.args.sliding_window)
+
+    def compile_blocks(self, **options: Any) -> None:
+        """torch.compile each block (regional compilation: one graph serves every layer, so it
+        compiles in about the time of one block)."""
+        for layer in self.layers:
+            layer.compile(**options)
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, mask: Any,
                 adapter_ids: torch.Tensor | None = None, cache: KVCache | None = None,
                 return_hidden: bool = False) -> torch.Tensor:
-        """tokens/positions (B, T), mask (B, 1, T, S) bool -> logits (B, T, V), or the final-norm
+        """tokens/positions (B, T), mask (B, 1, T, S) bool (or the
+        current backend's mask, see `packed_mask`) -> logits (B, T, V), or the final-norm
         hidden states (B, T, dim) with `return_hidden` (chunked loss, classifier heads)."""
         h = self.tok_embeddings(tokens)  # (B, T, dim)
         rope = rope_angles(positions, self.args.head_dim, self.args.rope_theta)
+        recompute = self.training and torch.is_grad_enabled() and cache is None
         for i, layer in enumerate(self.layers):
-            h = layer(h, rope, mask, self.attend, adapter_ids, cache, i)
+            if recompute and i < self.checkpoint_layers:
+                h = checkpoint(layer, h, rope, mask, self.attend, adapter_ids, None, 0, use_reentrant=False)
+            else:
+                # the layer index only addresses the KV cache; a constant keeps compiled blocks to one graph
+                h = layer(h, rope, mask, self.attend, adapter_ids, cache, i if cache is not None else 0)
         h = self.norm(h)
         return h if return_hidden else self.output(h)

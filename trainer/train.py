@@ -28,8 +28,9 @@ from .config import TrainConfig, load_config
 from .data import Batch, Shard, TrainStream, validation_batches
 from .lora import apply_lora, load_adapter_state
 from .loss import chunked_ce_sum, chunked_eval
-from .model import Transformer, document_mask
+from .model import Transformer
 from .protocol import emit, log
+from .speed import SpeedOptions, apply_speed, optimizer_kwargs, resolve_speed
 from .weights import load_model
 
 ADAM_BETAS = (0.9, 0.95)  # mistral-finetune's AdamW betas (reference §1.6)
@@ -77,15 +78,19 @@ def pick_device(name: str) -> tuple[torch.device, torch.dtype]:
     return device, (torch.bfloat16 if device.type == "cuda" else torch.float32)
 
 
+# Settings a resumed run may change: where and how fast it runs, not what it computes.
+_NOT_FINGERPRINTED = ("resume", "device", "checkpoint_every", "out_dir", "attention", "compile", "activation_checkpointing")
+
+
 def config_fingerprint(cfg: TrainConfig) -> str:
     """Hash of the settings a resumed run must share with the checkpoint's run."""
-    fixed = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "device", "checkpoint_every", "out_dir")}
+    fixed = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_FINGERPRINTED}
     return hashlib.sha256(json.dumps(fixed, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def batch_loss_sum(model: Transformer, batch: Batch) -> torch.Tensor:
     """Sum of cross-entropy over the batch's trained targets (chunked, no full logits)."""
-    mask = document_mask(batch.doc_ids, batch.positions, model.args.sliding_window)
+    mask = model.packed_mask(batch.doc_ids, batch.positions)
     hidden = model(batch.tokens, batch.positions, mask, return_hidden=True)  # (B, T, dim)
     return chunked_ce_sum(hidden[batch.mask], model.output.weight, batch.targets[batch.mask])
 
@@ -99,7 +104,7 @@ def evaluate(model: Transformer, batches: list[Batch], device: torch.device) -> 
     loss, correct, count = 0.0, 0, 0
     for b in batches:
         b = b.to(device)
-        mask = document_mask(b.doc_ids, b.positions, model.args.sliding_window)
+        mask = model.packed_mask(b.doc_ids, b.positions)
         hidden = model(b.tokens, b.positions, mask, return_hidden=True)
         l, c = chunked_eval(hidden[b.mask], model.output.weight, b.targets[b.mask])
         loss, correct, count = loss + l, correct + c, count + int(b.mask.sum())
@@ -129,9 +134,14 @@ def run(cfg: TrainConfig) -> None:
 
     model = load_model(cfg.model_dir, device, dtype)
     trainable = apply_lora(model, cfg.lora, device)
+    speed = resolve_speed(SpeedOptions(cfg.attention, cfg.compile, cfg.checkpoint_layers), device, model.args.n_layers)
+    apply_speed(model, speed)
+    log(f"speed: attention={speed.attention} compile={speed.compile} checkpoint_layers={speed.checkpoint_layers} "
+        f"fused_adamw={device.type == 'cuda'}")
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]  # fp32 adapter weights = AdamW state dtype
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=ADAM_BETAS, eps=1e-8, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=ADAM_BETAS, eps=1e-8, weight_decay=cfg.weight_decay,
+                                  **optimizer_kwargs(device))
 
     out_dir, fingerprint = Path(cfg.out_dir), config_fingerprint(cfg)
     resumed = latest_checkpoint(out_dir) if cfg.resume else None
