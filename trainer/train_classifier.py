@@ -17,8 +17,10 @@ Same config file (task "classifier"), same JSON-lines events, same checkpoints l
   weights. Class imbalance: single_class uses inverse-frequency class weights
   N / (K x count_c) from the training labels (classes never seen get 1); multi_class uses
   pos_weight = negatives / positives per label, both clamped to [0.05, 20].
-- The heads learn `HEAD_LR_SCALE` x the learning rate: they start from zero while LoRA starts
-  from a function-preserving init, and a head at the adapter's rate needs many more steps.
+- The heads' peak learning rate is max(`HEAD_LR_SCALE` x learning_rate, `HEAD_LR_FLOOR`): they
+  start from zero while LoRA starts from a function-preserving init. Measured on tiny-mistral
+  (docs/classifiers.md): at Mistral's default 1e-4, heads at 10x reached 0.69 / 0.64 validation
+  accuracy in 60 steps, at 1e-2 0.92 / 0.81; at 3e-3 the 10x rule (3e-2) is the better one.
 - Checkpoint metrics: train_loss, valid_loss, valid_mean_token_accuracy (here: the mean of the
   targets' accuracies) and an extension `classifier: {target: {accuracy, macro_f1}}`.
 - Output: `<out_dir>/adapter/` = the adapter files of train.py, `heads.safetensors`
@@ -57,6 +59,7 @@ from .train import ADAM_BETAS, checkpoint_steps, config_fingerprint, lr_at, pick
 from .weights import load_model
 
 HEAD_LR_SCALE = 10.0
+HEAD_LR_FLOOR = 1e-2
 CLASS_WEIGHT_RANGE = (0.05, 20.0)
 
 
@@ -407,7 +410,7 @@ def run(cfg: TrainConfig, targets: list[Target]) -> None:
     model.train()
     lora_params = [p for p in model.parameters() if p.requires_grad]
     head_params = list(heads.parameters())
-    optimizer = torch.optim.AdamW([{"params": lora_params, "scale": 1.0}, {"params": head_params, "scale": HEAD_LR_SCALE}],
+    optimizer = torch.optim.AdamW([{"params": lora_params, "scale": 1.0}, {"params": head_params, "scale": max(HEAD_LR_SCALE, HEAD_LR_FLOOR / cfg.learning_rate)}],
                                   lr=cfg.learning_rate, betas=ADAM_BETAS, eps=1e-8, weight_decay=cfg.weight_decay)
     params = lora_params + head_params
 
