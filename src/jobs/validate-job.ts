@@ -5,11 +5,16 @@
  */
 import { loadTokenCounter, type ClassifierTarget, type TokenCounter } from '../data/index.ts';
 import type { Settings } from '../settings/index.ts';
-import { getFile, getJobById, getThroughput, latestThroughputDevice, transitionJob, type JobRecord, type Store } from '../store/index.ts';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { FileReport } from '../data/index.ts';
+import {
+  getDatasetReport, getFile, getJobById, getThroughput, latestThroughputDevice, putDatasetReport, transitionJob, type JobRecord, type Store,
+} from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../worker/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
 import { planTraining, type Hyperparameters } from './hyperparameters.ts';
-import { validateJobFiles, type JobFile } from './validation.ts';
+import { validateJobFiles, type JobFile, type ReportCache } from './validation.ts';
 
 const counters = new Map<string, Promise<TokenCounter>>();
 
@@ -23,6 +28,30 @@ function tokenCounter(tokenizerPath: string): Promise<TokenCounter> {
   return c;
 }
 
+const tokenizerHashes = new Map<string, Promise<string>>();
+
+/** sha256 of a tokenizer file, computed once per path and process (the tekken file is 15 MB). */
+function tokenizerSha256(file: string): Promise<string> {
+  let h = tokenizerHashes.get(file);
+  if (!h) {
+    h = new Promise<string>((resolve, reject) => {
+      const hash = createHash('sha256');
+      createReadStream(file).on('data', (d) => hash.update(d)).once('error', reject).once('end', () => resolve(hash.digest('hex')));
+    });
+    tokenizerHashes.set(file, h);
+    h.catch(() => tokenizerHashes.delete(file));
+  }
+  return h;
+}
+
+/** Reports kept in the database, so jobs over the same bytes and tokenizer never validate again. */
+function reportCache(store: Store): ReportCache {
+  return {
+    get: async (key) => (await getDatasetReport(store.db, key)) as FileReport | null,
+    put: (key, report) => putDatasetReport(store.db, key, report),
+  };
+}
+
 /** The job's files as local paths, training files first. */
 async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
   const wanted = [...job.trainingFiles.map((f) => ({ id: f.file_id, role: 'training' as const })), ...job.validationFiles.map((id) => ({ id, role: 'validation' as const }))];
@@ -31,7 +60,7 @@ async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
     const file = await getFile(store.db, job.workspaceId, w.id);
     const local = file ? store.blobs.localPath(file.blobKey) : null;
     if (!file || !local) throw new Error(`file ${w.id} of job ${job.id} is missing or not on this machine's disk`);
-    out.push({ fileId: w.id, filename: file.filename, path: local, role: w.role });
+    out.push({ fileId: w.id, filename: file.filename, path: local, role: w.role, sha256: file.sha256 });
   }
   return out;
 }
@@ -50,6 +79,7 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
     const outcome = await validateJobFiles(await jobFiles(store, job), {
       count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
       classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,
+      cache: reportCache(store), tokenizerSha256: await tokenizerSha256(model.tokenizerPath),
     });
     if (!outcome.ok) return void (await fail('FAILED_VALIDATION', 'invalid_file', outcome.message, outcome.param));
     const plan = planTraining(job.hyperparameters as Hyperparameters, outcome.dataTokens, model.maxSeqLen);

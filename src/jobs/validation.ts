@@ -3,10 +3,23 @@
  * with the base model's own tokenizer. Decides FAILED_VALIDATION (with the file and line of the
  * first problem, and what to change) or hands back the real token counts the estimate uses.
  */
+import { createHash } from 'node:crypto';
 import { validateDatasetFile, type ClassifierTarget, type FileReport, type TokenCounter } from '../data/index.ts';
 
-/** One file of a job, readable on this machine. */
-export type JobFile = { fileId: string; filename: string; path: string; role: 'training' | 'validation' };
+/** One file of a job, readable on this machine; `sha256` is the hash of its bytes. */
+export type JobFile = { fileId: string; filename: string; path: string; role: 'training' | 'validation'; sha256: string };
+
+/**
+ * Where validated reports are kept between jobs. A report depends only on the bytes, the tokenizer,
+ * the format, the role and the classifier targets, so a second job over the same file reuses it.
+ */
+export type ReportCache = { get(key: string): Promise<FileReport | null>; put(key: string, report: FileReport): Promise<void> };
+
+/** The cache key of one file's report under the given tokenizer and options. */
+export function reportCacheKey(f: JobFile, tokenizerSha256: string, jobType: string, targets: ClassifierTarget[] | undefined): string {
+  const inputs = JSON.stringify({ v: 1, file: f.sha256, tokenizer: tokenizerSha256, jobType, role: f.role, targets: targets ?? null });
+  return createHash('sha256').update(inputs).digest('hex');
+}
 
 export type FileCounts = { fileId: string; lines: number; validLines: number; tokens: number; trainedTokens: number };
 
@@ -25,18 +38,26 @@ export function allowedInvalidFraction(value: number): number {
 /** Validates every file of a job; never throws for bad data (that is a FAILED_VALIDATION outcome). */
 export async function validateJobFiles(
   files: JobFile[],
-  opts: { count: TokenCounter; jobType: 'completion' | 'classifier'; invalidSampleSkipPercentage: number; classifierTargets?: ClassifierTarget[] },
+  opts: {
+    count: TokenCounter; jobType: 'completion' | 'classifier'; invalidSampleSkipPercentage: number; classifierTargets?: ClassifierTarget[];
+    cache?: ReportCache; tokenizerSha256?: string;
+  },
 ): Promise<ValidationOutcome> {
   const allowed = allowedInvalidFraction(opts.invalidSampleSkipPercentage);
   const counts: FileCounts[] = [];
   let skipped = 0;
   for (const f of files) {
-    const report = await validateDatasetFile(f.path, {
-      role: f.role,
-      format: opts.jobType === 'classifier' ? 'classifier' : 'chat',
-      classifierTargets: opts.classifierTargets,
-      countTokens: opts.count,
-    });
+    const key = opts.cache && opts.tokenizerSha256 ? reportCacheKey(f, opts.tokenizerSha256, opts.jobType, opts.classifierTargets) : null;
+    let report = key ? await opts.cache?.get(key) : null;
+    if (!report) {
+      report = await validateDatasetFile(f.path, {
+        role: f.role,
+        format: opts.jobType === 'classifier' ? 'classifier' : 'chat',
+        classifierTargets: opts.classifierTargets,
+        countTokens: opts.count,
+      });
+      if (key) await opts.cache?.put(key, report);
+    }
     const verdict = judgeFile(f, report, allowed);
     if (verdict) return verdict;
     skipped += report.lines - report.valid_lines;

@@ -33,6 +33,7 @@ export * from './file-uploads.ts';
 export * from './workspaces.ts';
 export * from './jobs.ts';
 export * from './models.ts';
+export * from './dataset-reports.ts';
 export { loadOrCreateSecret } from './secrets.ts';
 
 /** An open store: the database (migrated) and the blob storage. */
