@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -38,13 +39,17 @@ def write_adapter_files(d: Path, state: dict[str, torch.Tensor], args: ModelArgs
     (d / "params.json").write_text(json.dumps({"lora": {"rank": cfg.rank, "scaling": cfg.scaling}}))
 
 
-def save_adapter_atomic(d: str | Path, state: dict[str, torch.Tensor], args: ModelArgs, cfg: LoRAConfig, base: str) -> None:
-    """Write an adapter directory through a temporary sibling and a rename."""
+def save_adapter_atomic(d: str | Path, state: dict[str, torch.Tensor], args: ModelArgs, cfg: LoRAConfig, base: str,
+                        write_extra: Callable[[Path], None] | None = None) -> None:
+    """Write an adapter directory through a temporary sibling and a rename; `write_extra(tmp_dir)`
+    adds a recipe's own files (the classifier's heads) before the rename."""
     d = Path(d)
     tmp = d.with_name(f"tmp.{d.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     write_adapter_files(tmp, state, args, cfg, base)
+    if write_extra is not None:
+        write_extra(tmp)
     if d.exists():
         shutil.rmtree(d)
     os.replace(tmp, d)

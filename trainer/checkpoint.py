@@ -11,7 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -34,17 +34,18 @@ def checkpoint_dir(out_dir: str | Path, step: int) -> Path:
 
 
 def save_checkpoint(out_dir: str | Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    trainer_state: dict[str, Any], args: ModelArgs, lora: LoRAConfig, base: str) -> Path:
-    """Write checkpoint `step` atomically; returns its directory."""
+                    trainer_state: dict[str, Any], args: ModelArgs, lora: LoRAConfig, base: str,
+                    write_extra: Callable[[Path], None] | None = None) -> Path:
+    """Write checkpoint `step` atomically; returns its directory. `write_extra(tmp_dir)` adds a
+    recipe's own files (the classifier's heads) before the rename."""
     final = checkpoint_dir(out_dir, step)
     tmp = final.with_name(f"tmp.{final.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     write_adapter_files(tmp, adapter_state(model), args, lora, base)
-    rng = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save({"optimizer": optimizer.state_dict(), "rng": rng}, tmp / "state.pt")
+    if write_extra is not None:
+        write_extra(tmp)
+    torch.save({"optimizer": optimizer.state_dict(), "rng": rng_state()}, tmp / "state.pt")
     (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **trainer_state}))
     for f in tmp.iterdir():  # durable before the rename makes the checkpoint visible
         with open(f, "rb") as fh:
@@ -69,6 +70,14 @@ def latest_checkpoint(out_dir: str | Path) -> Resumed | None:
     state = torch.load(d / "state.pt", map_location="cpu", weights_only=True)
     return Resumed(step=int(trainer_state["step"]), trainer_state=trainer_state, optimizer=state["optimizer"],
                    rng=state["rng"], adapter_dir=d)
+
+
+def rng_state() -> dict[str, Any]:
+    """The RNG states a checkpoint keeps (CPU, and every CUDA device when there is one)."""
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
 
 
 def restore_rng(rng: dict[str, Any]) -> None:

@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import shutil
 import signal
 import sys
@@ -47,12 +46,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .adapter_io import read_adapter, write_adapter_files
+from .adapter_io import read_adapter, save_adapter_atomic
 from .classify import CLASSIFIER_FORMAT
-from .checkpoint import checkpoint_dir, latest_checkpoint, restore_rng
+from .checkpoint import latest_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig, parse_config
 from .data import Shard
-from .lora import adapter_state, apply_lora, load_adapter_state
+from .lora import apply_lora, load_adapter_state
 from .model import Transformer, document_mask
 from .protocol import emit
 from .train import ADAM_BETAS, checkpoint_steps, config_fingerprint, lr_at, pick_device
@@ -329,32 +328,6 @@ def write_classifier_files(d: Path, heads: nn.ModuleDict, targets: list[Target])
     (d / "classifier.json").write_text(json.dumps(meta, indent=2))
 
 
-def save_checkpoint(out_dir: Path, step: int, model: Transformer, heads: nn.ModuleDict, targets: list[Target],
-                    optimizer: torch.optim.Optimizer, trainer_state: dict, cfg: TrainConfig) -> Path:
-    """checkpoint.save_checkpoint's layout plus the heads; written in tmp.step_N and renamed."""
-    final = checkpoint_dir(out_dir, step)
-    tmp = final.with_name(f"tmp.{final.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    write_adapter_files(tmp, adapter_state(model), model.args, cfg.lora, cfg.model_dir)
-    write_classifier_files(tmp, heads, targets)
-    rng = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save({"optimizer": optimizer.state_dict(), "rng": rng}, tmp / "state.pt")
-    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, **trainer_state}))
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for older in final.parent.glob("step_*"):
-        if older != final and (older / "state.pt").exists():
-            (older / "state.pt").unlink()
-    return final
-
-
 def load_heads(heads: nn.ModuleDict, d: Path) -> None:
     state = load_file(str(d / "heads.safetensors"))
     with torch.no_grad():
@@ -363,18 +336,16 @@ def load_heads(heads: nn.ModuleDict, d: Path) -> None:
             head.bias.copy_(state[f"{name}.bias"])
 
 
-def export(out_dir: Path, model: Transformer, targets: list[Target], cfg: TrainConfig) -> Path:
+def export(out_dir: Path, model: Transformer, cfg: TrainConfig) -> Path:
     """The newest checkpoint's adapter + heads as `<out_dir>/adapter`, atomically."""
     src = latest_checkpoint(out_dir).adapter_dir
-    final, tmp = out_dir / "adapter", out_dir / "tmp.adapter"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    write_adapter_files(tmp, read_adapter(src, model.args)[0], model.args, cfg.lora, cfg.model_dir)
-    shutil.copy(src / "heads.safetensors", tmp / "heads.safetensors")
-    shutil.copy(src / "classifier.json", tmp / "classifier.json")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+
+    def copy_heads(tmp: Path) -> None:
+        shutil.copy(src / "heads.safetensors", tmp / "heads.safetensors")
+        shutil.copy(src / "classifier.json", tmp / "classifier.json")
+
+    final = out_dir / "adapter"
+    save_adapter_atomic(final, read_adapter(src, model.args)[0], model.args, cfg.lora, cfg.model_dir, write_extra=copy_heads)
     return final
 
 
@@ -461,7 +432,8 @@ def run(cfg: TrainConfig, targets: list[Target]) -> None:
             valid_loss, per_target = evaluate(model, heads, valid, targets, weights, device)
             train_loss = state["loss_sum"] / state["loss_steps"]
             state.update(cursor=stream.cursor, loss_sum=0.0, loss_steps=0)
-            path = save_checkpoint(out_dir, step, model, heads, targets, optimizer, state, cfg)
+            path = save_checkpoint(out_dir, step, model, optimizer, state, model.args, cfg.lora, cfg.model_dir,
+                                   write_extra=lambda d: write_classifier_files(d, heads, targets))
             mean_acc = float(np.mean([m["accuracy"] for m in per_target.values()])) if per_target else None
             emit("checkpoint", step=step, path=str(path), metrics={
                 "train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": mean_acc, "classifier": per_target})
@@ -469,7 +441,7 @@ def run(cfg: TrainConfig, targets: list[Target]) -> None:
             emit("stopped", step=step)
             return
 
-    adapter_dir = export(out_dir, model, targets, cfg)
+    adapter_dir = export(out_dir, model, cfg)
     emit("done", step=total, trained_tokens=state["trained_tokens"], adapter_dir=str(adapter_dir))
 
 
