@@ -8,12 +8,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { iterateValidSamples } from '../data/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 
-export const shardFormat = 'atelier-shard-v1';
+const shardFormat = 'atelier-shard-v1';
 /** The mask policy Atelier trains with: the tokenizer's default (every assistant turn of weight 1). */
-export const defaultMaskPolicy = 'default';
+const defaultMaskPolicy = 'default';
 
 const fileHashes = new Map<string, Promise<string>>();
 
@@ -33,7 +34,7 @@ export function shardKey(sourceSha256: string, tokenizerSha256: string, policy =
 }
 
 /** Writes a chunk, waiting for 'drain' when the stream's buffer is full. */
-export function writeChunk(stream: WriteStream, chunk: Buffer): Promise<void> {
+function writeChunk(stream: WriteStream, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     if (stream.write(chunk)) resolve();
     else stream.once('drain', resolve).once('error', reject);
@@ -41,64 +42,95 @@ export function writeChunk(stream: WriteStream, chunk: Buffer): Promise<void> {
 }
 
 /** Ends a stream; resolves once its data is flushed. */
-export function closeStream(stream: WriteStream): Promise<void> {
+function closeStream(stream: WriteStream): Promise<void> {
   return new Promise((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
 }
 
 export type ShardInfo = { dir: string; key: string; reused: boolean; samples: number; tokens: number; trainedTokens: number };
 
+/** What a shard writer reports for meta.json. */
+export type ShardCounts = { samples: number; tokens: number; trained_tokens: number };
+
+const shardMeta = z.object({ samples: z.number().int(), tokens: z.number().int(), trained_tokens: z.number().int() });
+
 /**
- * Returns the shard of a dataset file, writing it unless a complete one with the same key exists.
- * Only valid samples go in (invalid lines were counted against invalid_sample_skip_percentage at validation).
+ * Returns shard `key` under `<dataDir>/shards/`, reused when its meta.json exists; otherwise
+ * `write(tmp)` fills a temporary folder, meta.json goes in last, and the folder is renamed into place
+ * (so a half-written shard is never seen). Removes the temporary folder and rethrows when `write` fails.
  */
-export async function ensureShard(p: { dataDir: string; sourcePath: string; sourceSha256: string; tokenizerPath: string }): Promise<ShardInfo> {
-  const tokenizerSha = await sha256File(p.tokenizerPath);
-  const key = shardKey(p.sourceSha256, tokenizerSha);
-  const dir = path.join(p.dataDir, 'shards', key);
+export async function ensureShardDir(
+  p: { dataDir: string; key: string; sourceSha256: string; tokenizerSha256: string },
+  write: (tmp: string) => Promise<ShardCounts>,
+): Promise<ShardInfo> {
+  const dir = path.join(p.dataDir, 'shards', p.key);
   const metaPath = path.join(dir, 'meta.json');
   if (existsSync(metaPath)) {
-    const meta = JSON.parse(await readFile(metaPath, 'utf8')) as { samples: number; tokens: number; trained_tokens: number };
-    return { dir, key, reused: true, samples: meta.samples, tokens: meta.tokens, trainedTokens: meta.trained_tokens };
+    const meta = shardMeta.parse(JSON.parse(await readFile(metaPath, 'utf8')));
+    return { dir, key: p.key, reused: true, samples: meta.samples, tokens: meta.tokens, trainedTokens: meta.trained_tokens };
   }
   const tmp = `${dir}.tmp-${randomBytes(4).toString('hex')}`;
   await mkdir(tmp, { recursive: true });
   try {
-    const meta = await writeShardFiles(tmp, p.sourcePath, p.tokenizerPath);
-    await writeFile(path.join(tmp, 'meta.json'), JSON.stringify({ format: shardFormat, ...meta, tokenizer_sha256: tokenizerSha, source_sha256: p.sourceSha256 }));
+    const counts = await write(tmp);
+    await writeFile(path.join(tmp, 'meta.json'), JSON.stringify({ format: shardFormat, ...counts, tokenizer_sha256: p.tokenizerSha256, source_sha256: p.sourceSha256 }));
     if (existsSync(metaPath)) await rm(tmp, { recursive: true, force: true }); // another worker finished first
     else await rename(tmp, dir);
-    return { dir, key, reused: false, samples: meta.samples, tokens: meta.tokens, trainedTokens: meta.trained_tokens };
+    return { dir, key: p.key, reused: false, samples: counts.samples, tokens: counts.tokens, trainedTokens: counts.trained_tokens };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
 }
 
-async function writeShardFiles(dir: string, source: string, tokenizerPath: string): Promise<{ samples: number; tokens: number; trained_tokens: number }> {
-  const tokenizer = await loadTokenizer(tokenizerPath);
+/** The token streams of a shard folder (tokens.u32, mask.u8, offsets.u64): `add` appends one sample, `close` flushes them. */
+export type ShardWriter = { add(tokens: number[], mask: Buffer): Promise<void>; close(): Promise<ShardCounts> };
+
+/** Opens the token streams of a shard in the existing folder `dir`. */
+export async function openShardWriter(dir: string): Promise<ShardWriter> {
   const tokens = createWriteStream(path.join(dir, 'tokens.u32'));
   const mask = createWriteStream(path.join(dir, 'mask.u8'));
   const offsets = createWriteStream(path.join(dir, 'offsets.u64'));
-  let samples = 0;
-  let total = 0;
-  let trained = 0;
+  const counts: ShardCounts = { samples: 0, tokens: 0, trained_tokens: 0 };
   const offset = (n: number) => {
     const b = Buffer.alloc(8);
     b.writeBigUInt64LE(BigInt(n));
     return b;
   };
   await writeChunk(offsets, offset(0));
+  return {
+    async add(ids, m) {
+      const t = Buffer.alloc(ids.length * 4);
+      ids.forEach((id, i) => t.writeUInt32LE(id, i * 4));
+      await writeChunk(tokens, t);
+      await writeChunk(mask, m);
+      counts.samples += 1;
+      counts.tokens += ids.length;
+      counts.trained_tokens += m.reduce((a, b) => a + b, 0);
+      await writeChunk(offsets, offset(counts.tokens));
+    },
+    async close() {
+      await Promise.all([closeStream(tokens), closeStream(mask), closeStream(offsets)]);
+      return counts;
+    },
+  };
+}
+
+/**
+ * Returns the shard of a dataset file, writing it unless a complete one with the same key exists.
+ * Only valid samples go in (invalid lines were counted against invalid_sample_skip_percentage at validation).
+ */
+export async function ensureShard(p: { dataDir: string; sourcePath: string; sourceSha256: string; tokenizerPath: string }): Promise<ShardInfo> {
+  const tokenizerSha256 = await sha256File(p.tokenizerPath);
+  const key = shardKey(p.sourceSha256, tokenizerSha256);
+  return ensureShardDir({ dataDir: p.dataDir, key, sourceSha256: p.sourceSha256, tokenizerSha256 }, (tmp) => writeShardFiles(tmp, p.sourcePath, p.tokenizerPath));
+}
+
+async function writeShardFiles(dir: string, source: string, tokenizerPath: string): Promise<ShardCounts> {
+  const tokenizer = await loadTokenizer(tokenizerPath);
+  const writer = await openShardWriter(dir);
   for await (const s of iterateValidSamples(source, { format: 'chat' })) {
     const enc = tokenizer.encodeChat(s.sample, { mode: 'train' });
-    const t = Buffer.alloc(enc.tokens.length * 4);
-    enc.tokens.forEach((id, i) => t.writeUInt32LE(id, i * 4));
-    await writeChunk(tokens, t);
-    await writeChunk(mask, Buffer.from(enc.mask));
-    samples += 1;
-    total += enc.tokens.length;
-    trained += enc.mask.reduce((a, b) => a + b, 0);
-    await writeChunk(offsets, offset(total));
+    await writer.add(enc.tokens, Buffer.from(enc.mask));
   }
-  await Promise.all([closeStream(tokens), closeStream(mask), closeStream(offsets)]);
-  return { samples, tokens: total, trained_tokens: trained };
+  return writer.close();
 }
