@@ -1,20 +1,17 @@
 // The jobs tables on SQLite and PostgreSQL: claims (N workers, M jobs, each claimed exactly once),
 // owner-guarded transitions, stale-heartbeat recovery, events newest first, throughput means.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { createTestSchema, pgSkipReason, testDatabaseUrl } from '../../test/helpers/postgres.ts';
+import { pgSkipReason } from '../../test/helpers/postgres.ts';
 import {
-  claimJob, ensureWorkspace, getThroughput, heartbeatJob, insertJob, listJobEvents, listJobs, openStore,
+  claimJob, ensureWorkspace, getThroughput, heartbeatJob, insertJob, listJobEvents, listJobs,
   recordThroughput, transitionJob, type NewJob, type Store,
 } from './index.ts';
+import { postgresLocations, sqliteLocations, type MakeLocation } from './store-suite.ts';
 
 type Open = () => Promise<Store>;
-type Location = { open: Open; cleanup(): Promise<void> };
 
-async function location(t: TestContext, make: () => Promise<Location>): Promise<{ store: Store; open: Open }> {
+async function location(t: TestContext, make: MakeLocation): Promise<{ store: Store; open: Open }> {
   const loc = await make();
   const store = await loc.open();
   const opened: Store[] = [store];
@@ -47,7 +44,7 @@ async function validatedJobs(store: Store, count: number): Promise<string[]> {
   return ids;
 }
 
-function suite(name: string, make: () => Promise<Location>, skip: string | false): void {
+function suite(name: string, make: MakeLocation, skip: string | false): void {
   describe(`jobs store on ${name}`, { skip }, () => {
     it('N workers on separate connections claim M jobs, each exactly once', async (t) => {
       const { store, open } = await location(t, make);
@@ -126,20 +123,7 @@ function suite(name: string, make: () => Promise<Location>, skip: string | false
   });
 }
 
-suite('SQLite', async () => {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-jobs-'));
-  return { open: () => openStore({ dataDir }), cleanup: () => rm(dataDir, { recursive: true, force: true }) };
-}, false);
+suite('SQLite', sqliteLocations('atelier-jobs-'), false);
 
 const pgSkip = await pgSkipReason();
-suite('PostgreSQL', async () => {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-jobs-'));
-  const schema = await createTestSchema();
-  return {
-    open: () => openStore({ dataDir, databaseUrl: testDatabaseUrl, pgSchema: schema.schema }),
-    cleanup: async () => {
-      await schema.drop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}, pgSkip ?? false);
+suite('PostgreSQL', postgresLocations('atelier-jobs-'), pgSkip ?? false);

@@ -4,8 +4,12 @@
  * (migrating it) and can be called several times to get independent connections.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
+import { createTestSchema, testDatabaseUrl } from '../../test/helpers/postgres.ts';
 import {
   commitUpload,
   createApiKey,
@@ -17,6 +21,7 @@ import {
   listApiKeys,
   listFiles,
   listMigrations,
+  openStore,
   setFileValidation,
   stageUpload,
   workspaceIdForKeyHash,
@@ -26,6 +31,29 @@ import {
 
 export type StoreLocation = { open(): Promise<Store>; cleanup(): Promise<void> };
 export type MakeLocation = () => Promise<StoreLocation>;
+
+/** Locations on SQLite: each a fresh temp data dir named `<prefix>XXXXXX` (the database file lives in it). */
+export function sqliteLocations(prefix: string): MakeLocation {
+  return async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), prefix));
+    return { open: () => openStore({ dataDir }), cleanup: () => rm(dataDir, { recursive: true, force: true }) };
+  };
+}
+
+/** Locations on PostgreSQL: each a fresh schema in the test database plus a temp data dir; cleanup drops both. */
+export function postgresLocations(prefix: string): MakeLocation {
+  return async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), prefix));
+    const schema = await createTestSchema();
+    return {
+      open: () => openStore({ dataDir, databaseUrl: testDatabaseUrl, pgSchema: schema.schema }),
+      cleanup: async () => {
+        await schema.drop();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  };
+}
 
 async function withStore(t: TestContext, make: MakeLocation): Promise<{ store: Store; location: StoreLocation }> {
   const location = await make();
