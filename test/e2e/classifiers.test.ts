@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { Mistral } from '@mistralai/mistralai';
 import { Mistral as MistralFt } from 'mistralai-ft';
 import { Mistral as MistralV1 } from 'mistralai-v1';
+import { classifierJob, endedStatuses } from '../helpers/jobs.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/wait.ts';
 import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
 const TOPICS = ['apple', 'river', 'stone'];
@@ -58,17 +60,6 @@ const targets = [
   { name: 'topic', labels: TOPICS, weight: 1, lossFunction: 'single_class' as const },
   { name: 'colours', labels: COLOURS, weight: 0.5, lossFunction: 'multi_class' as const },
 ];
-const ended = ['SUCCESS', 'FAILED', 'FAILED_VALIDATION', 'CANCELLED'];
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 180_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 type Fixture = { server: TestServer; worker: RunningWorker; mistral: Mistral; ft: MistralFt; strict: MistralV1; jobId: string; model: string };
 let f: Fixture;
@@ -85,15 +76,13 @@ before(async () => {
   };
   const train = await upload('train.jsonl', synthetic(320, 1));
   const valid = await upload('valid.jsonl', synthetic(80, 2));
-  const created = await ft.fineTuning.jobs.create({
+  // 2.4.0 answers a union (job variants or legacy metadata; unknown shapes parse silently as UNKNOWN).
+  const job = classifierJob(await ft.fineTuning.jobs.create({
     model: 'tiny-mistral', jobType: 'classifier', trainingFiles: [{ fileId: train, weight: 1 }], validationFiles: [valid],
     hyperparameters: { trainingSteps: 120, learningRate: 0.003, seqLen: 128, weightDecay: 0 }, classifierTargets: targets, suffix: 'kw',
-  });
-  // 2.4.0 answers a union (job variants or legacy metadata; unknown shapes parse silently as UNKNOWN).
-  const job = created as { jobType?: unknown; isUnknown?: unknown; id?: string };
-  assert.ok(job.jobType === 'classifier' && !job.isUnknown && job.id, `a classifier job, not ${JSON.stringify(created).slice(0, 300)}`);
+  }));
   const strict = new MistralV1({ serverURL: server.url, apiKey: server.key });
-  const done = await until(() => strict.fineTuning.jobs.get({ jobId: job.id ?? '' }), (j) => ended.includes(j.status), 'the classifier job to end');
+  const done = await until(() => strict.fineTuning.jobs.get({ jobId: job.id }), (j) => endedStatuses.includes(j.status), 'the classifier job to end', 180_000);
   assert.equal(done.status, 'SUCCESS', JSON.stringify(done).slice(0, 1500));
   f = { server, worker, ft, strict, mistral: new Mistral({ serverURL: server.url, apiKey: server.key }), jobId: done.id, model: done.fineTunedModel ?? '' };
 });

@@ -8,28 +8,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mistral } from 'mistralai-ft';
 import OpenAI from 'openai';
+import { knownJob } from '../helpers/jobs.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/wait.ts';
 
 const root = path.join(import.meta.dirname, '..', '..');
 const workers: ChildProcess[] = [];
 let server: TestServer;
-
-/** The SDK's job union narrowed to a real job: 2.x parses unknown shapes silently as UNKNOWN, so this checks. */
-function known<T>(j: T): Extract<T, { id: string; status: string }> {
-  const o = j as { jobType?: unknown; isUnknown?: unknown };
-  assert.ok((o.jobType === 'completion' || o.jobType === 'classifier') && !o.isUnknown, `a known job shape: ${JSON.stringify(j).slice(0, 300)}`);
-  return j as Extract<T, { id: string; status: string }>;
-}
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function startWorkerProcess(id: string): ChildProcess {
   const child = spawn(process.execPath, [path.join(root, 'bin', 'atelier.js'), 'worker', '--data-dir', server.dataDir, '--worker-id', id], {
@@ -71,7 +56,7 @@ describe('worker processes', () => {
     const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key });
     const train = await mistral.files.upload({ file: { fileName: 'train.jsonl', content: await openAsBlob(path.join(root, 'examples', 'quickstart', 'train.jsonl')) } });
     const first = startWorkerProcess('worker-a');
-    const job = known(await mistral.fineTuning.jobs.create({
+    const job = knownJob(await mistral.fineTuning.jobs.create({
       model: 'tiny-mistral', trainingFiles: [{ fileId: train.id, weight: 1 }], hyperparameters: { trainingSteps: 60, seqLen: 128, learningRate: 0.001 },
     }));
     const ckpts = await until(() => openai.fineTuning.jobs.checkpoints.list(job.id), (p) => p.data.length > 0, 'a first checkpoint');
@@ -81,11 +66,11 @@ describe('worker processes', () => {
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     await until(async () => trainerPids.filter(alive), (left) => left.length === 0, "worker-a's trainer to die with it", 10_000);
-    const before = known(await mistral.fineTuning.jobs.get({ jobId: job.id }));
+    const before = knownJob(await mistral.fineTuning.jobs.get({ jobId: job.id }));
     assert.equal(before.status, 'RUNNING', 'the job is still RUNNING, held by a dead worker');
 
     startWorkerProcess('worker-b');
-    const done = await until(async () => known(await mistral.fineTuning.jobs.get({ jobId: job.id })), (j) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(j.status), 'SUCCESS');
+    const done = await until(async () => knownJob(await mistral.fineTuning.jobs.get({ jobId: job.id })), (j) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(j.status), 'SUCCESS');
     assert.equal(done.status, 'SUCCESS');
     assert.equal(done.jobType, 'completion');
     const events = (await openai.fineTuning.jobs.listEvents(job.id, { limit: 1000 })).data;

@@ -10,30 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { Mistral } from 'mistralai-ft';
 import { Mistral as MistralV1 } from 'mistralai-v1';
 import OpenAI from 'openai';
+import { endedStatuses, knownJob } from '../helpers/jobs.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/wait.ts';
 import { resolvePython, startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
 const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
 const tiny = { trainingSteps: 4, seqLen: 128, learningRate: 0.001 };
-const ended = ['SUCCESS', 'FAILED', 'FAILED_VALIDATION', 'CANCELLED'];
-
-/** Re-reads state until `ok` holds (the server's own status is what we wait on); fails after `ms`. */
-/** The SDK's job union narrowed to a real job: 2.x parses unknown shapes silently as UNKNOWN, so this checks. */
-function known<T>(j: T): Extract<T, { id: string; status: string }> {
-  const o = j as { jobType?: unknown; isUnknown?: unknown };
-  assert.ok((o.jobType === 'completion' || o.jobType === 'classifier') && !o.isUnknown, `a known job shape: ${JSON.stringify(j).slice(0, 300)}`);
-  return j as Extract<T, { id: string; status: string }>;
-}
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const ended = endedStatuses;
 
 type Fixture = { server: TestServer; worker: RunningWorker; mistral: Mistral; strict: MistralV1; openai: OpenAI; train: string; valid: string; bad: string; labelled: string };
 let f: Fixture;
@@ -66,11 +50,11 @@ after(async () => {
 });
 
 async function jobsCreate(request: Parameters<Mistral['fineTuning']['jobs']['create']>[0]) {
-  return known(await f.mistral.fineTuning.jobs.create(request));
+  return knownJob(await f.mistral.fineTuning.jobs.create(request));
 }
 
 async function getJob(id: string) {
-  return known(await f.mistral.fineTuning.jobs.get({ jobId: id }));
+  return knownJob(await f.mistral.fineTuning.jobs.get({ jobId: id }));
 }
 
 describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
@@ -93,7 +77,7 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
     assert.equal(validated.hyperparameters.epochs, Math.round((512 / (m?.dataTokens ?? 1)) * 1e4) / 1e4);
     const again = await getJob(created.id);
     assert.equal(again.status, 'VALIDATED', 'auto_start false keeps the job at VALIDATED');
-    const started = await known(await f.mistral.fineTuning.jobs.start({ jobId: created.id }));
+    const started = await knownJob(await f.mistral.fineTuning.jobs.start({ jobId: created.id }));
     assert.equal(started.jobType, 'completion');
     const done = await until(() => getJob(created.id), (j) => ended.includes(j.status), 'the end of training');
     assert.equal(done.status, 'SUCCESS');
@@ -112,12 +96,12 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
     const body = { model: 'tiny-mistral', trainingFiles: [{ fileId: f.train, weight: 1 }], autoStart: false, hyperparameters: { ...tiny, trainingSteps: 3 } };
     const first = await jobsCreate(body);
     await assert.rejects(jobsCreate(body), (e: { statusCode?: number; body?: string }) => e.statusCode === 409 && String(e.body).includes(first.id));
-    const cancelled = await known(await f.mistral.fineTuning.jobs.cancel({ jobId: first.id }));
+    const cancelled = await knownJob(await f.mistral.fineTuning.jobs.cancel({ jobId: first.id }));
     assert.equal(cancelled.status, 'CANCELLED', 'a job no worker holds is cancelled at once');
     await assert.rejects(f.mistral.fineTuning.jobs.cancel({ jobId: first.id }), (e: { statusCode?: number }) => e.statusCode === 409);
     const again = await jobsCreate(body);
     assert.notEqual(again.id, first.id, 'once the first is cancelled the same job may be created');
-    await known(await f.mistral.fineTuning.jobs.cancel({ jobId: again.id }));
+    await knownJob(await f.mistral.fineTuning.jobs.cancel({ jobId: again.id }));
   });
 
   it('FAILED_VALIDATION names the file and the bad line', async () => {
@@ -132,7 +116,7 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
     });
     const ok = await until(() => getJob(tolerant.id), (j) => j.status !== 'QUEUED' && j.status !== 'STARTED' && j.status !== 'VALIDATING', 'validation');
     assert.equal(ok.status, 'VALIDATED', 'one bad line in ten is within invalid_sample_skip_percentage 0.2');
-    await known(await f.mistral.fineTuning.jobs.cancel({ jobId: tolerant.id }));
+    await knownJob(await f.mistral.fineTuning.jobs.cancel({ jobId: tolerant.id }));
   });
 
   it('an unknown base model is a 400 listing the available ones', async () => {
@@ -147,7 +131,7 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
       model: 'tiny-mistral', trainingFiles: [{ fileId: f.train, weight: 1 }], hyperparameters: { ...tiny, trainingSteps: 5000 },
     });
     await until(() => f.openai.fineTuning.jobs.listEvents(created.id), (p) => p.data.some((e) => e.type === 'metrics'), 'training progress');
-    const requested = await known(await f.mistral.fineTuning.jobs.cancel({ jobId: created.id }));
+    const requested = await knownJob(await f.mistral.fineTuning.jobs.cancel({ jobId: created.id }));
     assert.ok(['CANCELLATION_REQUESTED', 'CANCELLED'].includes(requested.status));
     const done = await until(() => getJob(created.id), (j) => ended.includes(j.status), 'cancellation');
     assert.equal(done.status, 'CANCELLED');
@@ -161,7 +145,7 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
     assert.ok(all.total >= 5);
     assert.ok(all.data?.every((j) => j.jobType === 'completion'));
     const succeeded = await f.mistral.fineTuning.jobs.list({ status: 'SUCCESS' });
-    assert.ok(succeeded.total >= 1 && succeeded.data?.every((j) => known(j).status === 'SUCCESS'));
+    assert.ok(succeeded.total >= 1 && succeeded.data?.every((j) => knownJob(j).status === 'SUCCESS'));
     assert.equal((await f.mistral.fineTuning.jobs.list({ suffix: 'pirate' })).total, 1);
     assert.equal((await f.mistral.fineTuning.jobs.list({ model: 'other' })).total, 0);
     assert.equal((await f.mistral.fineTuning.jobs.list({ createdAfter: new Date(Date.now() + 3600_000) })).total, 0);
@@ -173,7 +157,7 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
     const p0 = await f.mistral.fineTuning.jobs.list({ page: 0, pageSize: 2 });
     const p1 = await f.mistral.fineTuning.jobs.list({ page: 1, pageSize: 2 });
     assert.equal(p0.data?.length, 2);
-    assert.notEqual(known(p0.data?.[0]).id, known(p1.data?.[0]).id);
+    assert.notEqual(knownJob(p0.data?.[0]).id, knownJob(p1.data?.[0]).id);
   });
 });
 
@@ -191,7 +175,7 @@ describe('fine-tuning jobs through mistralai-v1 1.15.1 (strict)', () => {
   });
 
   it('classifier jobs store their targets and render classifier details', async () => {
-    const created = known(await f.strict.fineTuning.jobs.create({
+    const created = knownJob(await f.strict.fineTuning.jobs.create({
       model: 'tiny-mistral', jobType: 'classifier', trainingFiles: [{ fileId: f.labelled, weight: 1 }], autoStart: false,
       hyperparameters: { trainingSteps: 2, learningRate: 0.0001 }, classifierTargets: [{ name: 'mood', labels: ['happy', 'sad'], weight: 1 }],
     }));
@@ -265,7 +249,7 @@ describe('W&B integration', () => {
     const raw = await fetch(`${f.server.url}/v1/fine_tuning/jobs/${created.id}`, { headers: { authorization: `Bearer ${f.server.key}` } });
     assert.ok(!(await raw.text()).includes('k'.repeat(40)));
     const filtered = await f.mistral.fineTuning.jobs.list({ wandbProject: 'atelier-e2e', wandbName: 'tiny' });
-    assert.deepEqual(filtered.data?.map((j) => known(j).id), [created.id]);
+    assert.deepEqual(filtered.data?.map((j) => knownJob(j).id), [created.id]);
   });
 
   it('logs the metrics through the real wandb client into an offline run', { skip: skip ?? false }, async () => {

@@ -2,14 +2,11 @@
 // official SDKs: greedy chat reproduces the trained answer, its stream concatenates to the same
 // text, then the models lifecycle (retrieve, update, archive, adapter download, delete → 404).
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { openAsBlob } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mistral } from '@mistralai/mistralai';
-import { Mistral as MistralFt } from 'mistralai-ft';
 import { Mistral as MistralV1 } from 'mistralai-v1';
 import OpenAI from 'openai';
+import { fineTuneModel } from '../helpers/jobs.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
@@ -22,26 +19,8 @@ let modelId: string;
 before(async () => {
   server = await startTestServer({ settings: { workerPollMs: 50, workerHeartbeatMs: 200, servingThreads: 1, servingMaxSeqLen: 256 } });
   worker = startWorker({ store: server.running.context.store, settings: server.running.context.settings, log: () => undefined });
-  const ft = new MistralFt({ serverURL: server.url, apiKey: server.key });
-  const file = path.join(server.dataDir, 'train.jsonl');
   const line = JSON.stringify({ messages: [{ role: 'user', content: question }, { role: 'assistant', content: answer }] });
-  await writeFile(file, `${Array(8).fill(line).join('\n')}\n`);
-  const uploaded = await ft.files.upload({ file: { fileName: 'train.jsonl', content: await openAsBlob(file) } });
-  const job = await ft.fineTuning.jobs.create({
-    model: 'tiny-mistral', trainingFiles: [{ fileId: uploaded.id, weight: 1 }], autoStart: true,
-    hyperparameters: { trainingSteps: 40, learningRate: 0.003, seqLen: 64 },
-  });
-  const deadline = Date.now() + 240_000;
-  for (;;) {
-    const j = (await ft.fineTuning.jobs.get({ jobId: (job as { id: string }).id })) as { status: string; fineTunedModel?: string | null };
-    if (j.status === 'SUCCESS' && j.fineTunedModel) {
-      modelId = j.fineTunedModel;
-      break;
-    }
-    assert.ok(!['FAILED', 'FAILED_VALIDATION', 'CANCELLED'].includes(j.status), `job ended ${j.status}`);
-    assert.ok(Date.now() < deadline, 'job did not finish in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  modelId = await fineTuneModel(server, { fileName: 'train.jsonl', lines: Array(8).fill(line), hyperparameters: { trainingSteps: 40, learningRate: 0.003, seqLen: 64 } });
 });
 
 after(async () => {
