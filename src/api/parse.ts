@@ -44,8 +44,9 @@ export const queryInt = z.coerce.number().int();
 export function decodeId(raw: string): string {
   try {
     return /%[0-9a-fA-F]{2}/.test(raw) ? decodeURIComponent(raw) : raw;
-  } catch {
-    // A lone '%' that is not an escape: the id is the raw text (it will simply not be found).
+  } catch (err) {
+    // A lone '%' that is not an escape (URIError): the id is the raw text (it will simply not be found).
+    if (!(err instanceof URIError)) throw err;
     return raw;
   }
 }

@@ -43,7 +43,8 @@ export function compileTekkenPattern(pattern: string): RegExp | null {
   }
   try {
     return new RegExp(out, 'uy');
-  } catch {
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err; // a construct the `u` flag rejects
     return null;
   }
 }
@@ -242,7 +243,7 @@ function latin1(bytes: Uint8Array, len: number): string {
 }
 
 /** Open-addressing hash from a (left, right) pair of non-negative int32s to an int32 (-1: absent). */
-export class RankPairTable {
+class RankPairTable {
   private readonly lefts: Int32Array;
   private readonly rights: Int32Array;
   private readonly values: Int32Array;
