@@ -17,7 +17,7 @@ export function formatDuration(seconds: number): string {
 }
 
 /** Renders `[#####.....] 50% label k=v ...` for a bar `width` characters wide. */
-export function renderBar(done: number, total: number, width: number, fields: Record<string, string>): string {
+function renderBar(done: number, total: number, width: number, fields: Record<string, string>): string {
   const ratio = total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
   const filled = Math.round(ratio * width);
   const bar = `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}]`;

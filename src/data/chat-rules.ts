@@ -10,8 +10,8 @@ import {
   type ImageLimits, type Obj, type Role,
 } from './message-rules.ts';
 
-export const TOOL_CALL_ID = /^[a-zA-Z0-9]{9}$/;
-export const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const TOOL_CALL_ID = /^[a-zA-Z0-9]{9}$/;
+const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** Counts one chat sample contributes to the statistics. */
 export type ChatCounts = { messages: number; assistantTurns: number; trainedTurns: number; toolCalls: number; images: number };

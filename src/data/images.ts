@@ -39,7 +39,7 @@ export function checkImageUrl(url: string, maxBytes: number, where: string): Ima
 }
 
 /** Reads type and dimensions from image bytes; 'unknown' for other formats, 'corrupt' for bad headers. */
-export function readImageHeader(b: Buffer): ImageInfo | 'unknown' | 'corrupt' {
+function readImageHeader(b: Buffer): ImageInfo | 'unknown' | 'corrupt' {
   const dims = sniff(b);
   if (dims === 'unknown' || dims === 'corrupt') return dims;
   if (dims.width <= 0 || dims.height <= 0) return 'corrupt';

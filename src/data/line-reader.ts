@@ -58,7 +58,7 @@ function decodeLine(line: number, raw: Buffer): RawLine {
 }
 
 /** Byte offset of the first invalid UTF-8 sequence (only called on lines known to be invalid). */
-export function firstInvalidUtf8(b: Uint8Array): number {
+function firstInvalidUtf8(b: Uint8Array): number {
   let i = 0;
   while (i < b.length) {
     const c = b[i];

@@ -12,7 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import { isObject, type Obj } from './message-rules.ts';
 import { readRawLines } from './split.ts';
 
-export const REFORMAT_CHANGES = [
+const REFORMAT_CHANGES = [
   'sharegpt_converted', 'functions_to_tools', 'tools_wrapped', 'function_call_to_tool_calls', 'function_role_to_tool',
   'tool_call_id_generated', 'tool_call_type_added', 'arguments_stringified', 'empty_content_removed',
   'text_to_content', 'trailing_turns_removed',
@@ -32,7 +32,7 @@ type Result = { sample: Obj; changes: ReformatChange[] } | { error: string };
 const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /** A 9-character [A-Za-z0-9] call id derived from the line, message and call positions. */
-export function deterministicId(line: number, message: number, call: number): string {
+function deterministicId(line: number, message: number, call: number): string {
   const digest = createHash('sha256').update(`${line}:${message}:${call}`).digest();
   let id = '';
   for (let i = 0; i < 9; i += 1) id += BASE62[digest[i] % 62];

@@ -20,7 +20,7 @@ export function parseSize(text: string): number | null {
 }
 
 /** The name of part `n` of `input`. */
-export function partPath(input: string, n: number): string {
+function partPath(input: string, n: number): string {
   const ext = path.extname(input);
   const base = ext === '.jsonl' ? input.slice(0, -ext.length) : input;
   return `${base}.part-${String(n).padStart(3, '0')}.jsonl`;

@@ -15,7 +15,7 @@ import type { TrainingPlan } from './hyperparameters.ts';
 const priorFlopsPerSecond: Record<string, number> = { cpu: 50e9, cuda: 400e12, mps: 2e12 };
 
 /** Seconds of process start, model load and final adapter export that every job pays. */
-export const startupOverheadSeconds = 10;
+const startupOverheadSeconds = 10;
 
 /** Device kind used as the throughput key: "cuda:1" → "cuda", "auto"/unknown → "cpu". */
 export function deviceKind(device: string): string {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 export const suffixPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The 8-hex workspace tag: the id's own first 8 hex digits, else a hash of it (stable per workspace). */
-export function workspaceTag(workspaceId: string): string {
+function workspaceTag(workspaceId: string): string {
   const hex = workspaceId.toLowerCase().replace(/-/g, '');
   if (/^[0-9a-f]{8}/.test(hex)) return hex.slice(0, 8);
   return createHash('sha256').update(workspaceId).digest('hex').slice(0, 8);

@@ -20,7 +20,7 @@ export const jobStatuses = [
 export const jobStatusSchema = z.enum(jobStatuses);
 export type JobStatus = z.infer<typeof jobStatusSchema>;
 
-export const terminalStatuses: readonly JobStatus[] = ['SUCCESS', 'FAILED', 'FAILED_VALIDATION', 'CANCELLED'];
+const terminalStatuses: readonly JobStatus[] = ['SUCCESS', 'FAILED', 'FAILED_VALIDATION', 'CANCELLED'];
 
 /** Statuses in which an identical job counts as a duplicate (409 on create). */
 export const activeStatuses: readonly JobStatus[] = ['QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'RUNNING'];
@@ -48,7 +48,7 @@ export function isTerminal(status: JobStatus): boolean {
   return terminalStatuses.includes(status);
 }
 
-export const openAIStatuses = ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+const openAIStatuses = ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type OpenAIStatus = (typeof openAIStatuses)[number];
 
 /** The OpenAI dialect's name for a status (reference §7; CANCELLATION_REQUESTED reads as running until the trainer stops). */

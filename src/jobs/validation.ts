@@ -16,7 +16,7 @@ export type JobFile = { fileId: string; filename: string; path: string; role: 't
 export type ReportCache = { get(key: string): Promise<FileReport | null>; put(key: string, report: FileReport): Promise<void> };
 
 /** The cache key of one file's report under the given tokenizer and options. */
-export function reportCacheKey(f: JobFile, tokenizerSha256: string, jobType: string, targets: ClassifierTarget[] | undefined): string {
+function reportCacheKey(f: JobFile, tokenizerSha256: string, jobType: string, targets: ClassifierTarget[] | undefined): string {
   const inputs = JSON.stringify({ v: 1, file: f.sha256, tokenizer: tokenizerSha256, jobType, role: f.role, targets: targets ?? null });
   return createHash('sha256').update(inputs).digest('hex');
 }

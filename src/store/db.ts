@@ -28,7 +28,7 @@ export interface Db {
 }
 
 /** Rewrites `$n` placeholders to `?` and orders the values to match. Exported for tests. */
-export function toSqlitePlaceholders(sql: string, params: SqlValue[]): { sql: string; values: unknown[] } {
+function toSqlitePlaceholders(sql: string, params: SqlValue[]): { sql: string; values: unknown[] } {
   const values: unknown[] = [];
   const out = sql.replace(/\$(\d+)/g, (_m, n: string) => {
     const index = Number(n) - 1;

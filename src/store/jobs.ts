@@ -208,7 +208,7 @@ export type JobPatch = Partial<{
 export type EventInput = { name: string; level: 'info' | 'warn' | 'error'; message: string; data: Record<string, unknown> | null };
 
 /** The `status-updated` event of a status change (Mistral's name and data). */
-export function statusEvent(status: string, extra: Record<string, unknown> = {}, level: EventInput['level'] = 'info'): EventInput {
+function statusEvent(status: string, extra: Record<string, unknown> = {}, level: EventInput['level'] = 'info'): EventInput {
   const message = typeof extra.error === 'object' && extra.error !== null && 'message' in extra.error ? `${status}: ${String(extra.error.message)}` : `Job status: ${status}`;
   return { name: 'status-updated', level, message, data: { status, ...extra } };
 }

@@ -61,12 +61,6 @@ export async function getFineTunedModel(db: Db, workspaceId: string, id: string)
   return r ? toModel(r) : null;
 }
 
-/** A fine-tuned model by id whatever its workspace (serving resolves adapters), or null. */
-export async function getFineTunedModelById(db: Db, id: string): Promise<FineTunedModelRecord | null> {
-  const r = await db.one('SELECT * FROM models WHERE id = $1', [id]);
-  return r ? toModel(r) : null;
-}
-
 /** A workspace's fine-tuned models, oldest first; archived ones only when asked. */
 export async function listFineTunedModels(db: Db, workspaceId: string, opts: { includeArchived?: boolean } = {}): Promise<FineTunedModelRecord[]> {
   const rows = await db.query(

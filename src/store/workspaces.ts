@@ -22,7 +22,7 @@ type WorkspaceRow = { id: string; name: string; created_at: number };
 const toWorkspace = (r: WorkspaceRow): Workspace => ({ id: r.id, name: r.name, createdAt: r.created_at });
 
 /** Finds a workspace by name or id. */
-export async function findWorkspace(db: Db, nameOrId: string): Promise<Workspace | null> {
+async function findWorkspace(db: Db, nameOrId: string): Promise<Workspace | null> {
   const row = await db.one<WorkspaceRow>('SELECT id, name, created_at FROM workspaces WHERE name = $1 OR id = $1 ORDER BY name = $1 DESC', [nameOrId]);
   return row ? toWorkspace(row) : null;
 }

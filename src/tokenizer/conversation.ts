@@ -55,7 +55,7 @@ const tool = z.object({
   }),
 });
 
-export const sampleSchema = z.object({
+const sampleSchema = z.object({
   messages: z.array(message).min(1),
   tools: z.array(tool).nullish(),
 });

@@ -39,7 +39,7 @@ export function prepareTrain(conv: Conversation, version: number): Prepared {
 }
 
 /** mistral-common's `_aggregate_content_chunks`: text joined with "\n\n", images kept in place. */
-export function aggregateContents(contents: (Content | null)[]): Content {
+function aggregateContents(contents: (Content | null)[]): Content {
   const all: Chunk[] = [];
   const cur: string[] = [];
   const flush = (): void => {

@@ -194,7 +194,7 @@ export function loadsPy(text: string): PyValue {
 }
 
 /** Python's repr(float): shortest round-trip digits, fixed notation for 1e-4 <= |x| < 1e16. */
-export function reprFloat(x: number): string {
+function reprFloat(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (x === Infinity) return 'Infinity';
   if (x === -Infinity) return '-Infinity';

@@ -4,7 +4,7 @@
  */
 
 /** mulberry32: a small seeded PRNG so failures reproduce. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

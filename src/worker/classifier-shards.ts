@@ -22,7 +22,7 @@ export function shardTargets(targets: ClassifierTarget[]): ShardTarget[] {
 }
 
 /** Tokens of one classifier sample: text with BOS, or the conversation in train mode. */
-export function classifierTokens(tokenizer: Tokenizer, sample: Record<string, unknown>): number[] {
+function classifierTokens(tokenizer: Tokenizer, sample: Record<string, unknown>): number[] {
   if (typeof sample.text === 'string') return tokenizer.encodeText(sample.text, { bos: true });
   return tokenizer.encodeChat({ messages: sample.messages }, { mode: 'train' }).tokens;
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 const num = z.number();
 const nullableNum = z.number().nullable();
 
-export const trainerMessageSchema = z.discriminatedUnion('type', [
+const trainerMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('started'), total_steps: num, resumed_from_step: num, device: z.string(), trainable_params: num }),
   z.object({
     type: z.literal('progress'), step: num, total_steps: num, loss: nullableNum, lr: num, grad_norm: nullableNum.optional(),
