@@ -9,32 +9,19 @@ import { after, before, describe, it } from 'node:test';
 import { Mistral } from '@mistralai/mistralai';
 import { Mistral as MistralJobs } from 'mistralai-ft';
 import OpenAI from 'openai';
+import { completionJob } from '../helpers/jobs.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/wait.ts';
 import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
 const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
 /** What the quickstart uses: enough for tiny-mistral to reproduce the trained answers greedily. */
 const learned = { trainingSteps: 200, learningRate: 0.003, weightDecay: 0, seqLen: 256 };
 
+/** Training 200 steps on 2 CPU cores takes minutes; the jobs are polled every 200 ms up to this. */
+const patience = 300_000;
+
 type Sample = { messages: { role: string; content: string }[] };
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 300_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** The 2.x SDKs parse unknown job shapes silently as UNKNOWN: insist on a real completion job. */
-function completionJob<T>(job: T): Extract<T, { id: string; status: string }> {
-  const j = job as { jobType?: unknown; isUnknown?: unknown };
-  assert.equal(j.jobType, 'completion', `a completion job, got ${JSON.stringify(job).slice(0, 300)}`);
-  assert.ok(!j.isUnknown);
-  return job as Extract<T, { id: string; status: string }>;
-}
 
 let server: TestServer;
 let worker: RunningWorker;
@@ -69,12 +56,12 @@ describe('the seed workflow through the Mistral SDKs', () => {
       autoStart: false,
       hyperparameters: learned,
     }));
-    const validated = completionJob(await until(() => jobs.get({ jobId: created.id }), (j) => completionJob(j).status !== 'QUEUED' && !['STARTED', 'VALIDATING'].includes(completionJob(j).status), 'validation'));
+    const validated = completionJob(await until(() => jobs.get({ jobId: created.id }), (j) => completionJob(j).status !== 'QUEUED' && !['STARTED', 'VALIDATING'].includes(completionJob(j).status), 'validation', patience, 200));
     assert.equal(validated.status, 'VALIDATED');
     assert.ok((validated.metadata?.trainTokens ?? 0) > 0 && (validated.metadata?.dataTokens ?? 0) > 0, 'an estimate from real token counts');
 
     completionJob(await jobs.start({ jobId: created.id }));
-    const done = completionJob(await until(() => jobs.get({ jobId: created.id }), (j) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(completionJob(j).status), 'training'));
+    const done = completionJob(await until(() => jobs.get({ jobId: created.id }), (j) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(completionJob(j).status), 'training', patience, 200));
     assert.equal(done.status, 'SUCCESS');
     const model = done.fineTunedModel;
     assert.ok(model && model.startsWith('ft:tiny-mistral:'), `fine-tuned model id, got ${model}`);
@@ -88,7 +75,7 @@ describe('the seed workflow through the Mistral SDKs', () => {
       hyperparameters: { trainingSteps: 3, learningRate: 0.0001 },
     }));
     completionJob(await jobs.cancel({ jobId: other.id }));
-    const cancelled = completionJob(await until(() => jobs.get({ jobId: other.id }), (j) => completionJob(j).status === 'CANCELLED', 'cancellation'));
+    const cancelled = completionJob(await until(() => jobs.get({ jobId: other.id }), (j) => completionJob(j).status === 'CANCELLED', 'cancellation', patience, 200));
     assert.equal(cancelled.status, 'CANCELLED');
 
     const sample = samples[7];
@@ -112,7 +99,7 @@ describe('the same workflow through the OpenAI SDK', () => {
       model: 'tiny-mistral', training_file: file.id, validation_file: validation.id, suffix: 'seed-oai',
       method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: 4, learning_rate_multiplier: 30 } } },
     });
-    const done = await until(() => openai.fineTuning.jobs.retrieve(job.id), (j) => ['succeeded', 'failed', 'cancelled'].includes(j.status), 'openai training');
+    const done = await until(() => openai.fineTuning.jobs.retrieve(job.id), (j) => ['succeeded', 'failed', 'cancelled'].includes(j.status), 'openai training', patience, 200);
     assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
     assert.ok(done.fine_tuned_model);
 
@@ -124,7 +111,7 @@ describe('the same workflow through the OpenAI SDK', () => {
     const other = await openai.fineTuning.jobs.create({ model: 'tiny-mistral', training_file: file.id, hyperparameters: { n_epochs: 1 } });
     const cancelled = await openai.fineTuning.jobs.cancel(other.id);
     assert.ok(['cancelled', 'running', 'validating_files', 'queued'].includes(cancelled.status));
-    await until(() => openai.fineTuning.jobs.retrieve(other.id), (j) => j.status === 'cancelled', 'openai cancellation');
+    await until(() => openai.fineTuning.jobs.retrieve(other.id), (j) => j.status === 'cancelled', 'openai cancellation', patience, 200);
 
     const reply = await openai.chat.completions.create({ model: done.fine_tuned_model, messages: samples[7].messages.slice(0, -1) as never, temperature: 0, max_tokens: 8 });
     assert.equal(reply.model, done.fine_tuned_model);
