@@ -45,16 +45,22 @@ async function streamCompletion(reply: FastifyReply, params: ChatParams, target:
     finals.forEach((d, i) => sendEvent(res, renderChunk(meta, d, !started.has(d.index), i === finals.length - 1 ? result.usage : undefined)));
     endEventStream(res);
   } catch (err) {
-    const apiError = toApiError(err);
-    const body = apiError instanceof ApiError ? apiError.toBody() : new ApiError('internal_error', { requestId: reply.request.id }).toBody();
-    if (!open) {
-      res.writeHead(apiError instanceof ApiError ? apiError.status : 500, { 'content-type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify(body));
-      return;
-    }
-    sendEvent(res, body); // the OpenAI SDK throws a chunk with a top-level `error`; Mistral's fails to parse it
-    endEventStream(res, false);
+    sendStreamError(reply, err, open);
   }
+}
+
+/** A failed streamed completion: a JSON error reply before the first event, else an error event that ends the stream. */
+function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean): void {
+  const res = reply.raw;
+  const apiError = toApiError(err);
+  const body = apiError instanceof ApiError ? apiError.toBody() : new ApiError('internal_error', { requestId: reply.request.id }).toBody();
+  if (!streamOpen) {
+    res.writeHead(apiError instanceof ApiError ? apiError.status : 500, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify(body));
+    return;
+  }
+  sendEvent(res, body); // the OpenAI SDK throws a chunk with a top-level `error`; Mistral's fails to parse it
+  endEventStream(res, false);
 }
 
 export default async function chatRoutes(app: FastifyInstance): Promise<void> {
