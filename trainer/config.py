@@ -142,12 +142,16 @@ def parse_config(raw: Any) -> TrainConfig:
                        attention=attention, compile=compile_, activation_checkpointing=ac)
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read and parse a config file."""
+def read_config_json(path: str | Path) -> Any:
+    """The JSON value of a config file; ValueError when it is missing or not JSON."""
     try:
-        raw = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ValueError(f"config file {path} does not exist") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"config file {path} is not valid JSON: {e}") from e
-    return parse_config(raw)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and parse a config file."""
+    return parse_config(read_config_json(path))

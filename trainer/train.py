@@ -17,7 +17,6 @@ import shutil
 import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import torch
@@ -29,7 +28,7 @@ from .data import Batch, Shard, TrainStream, validation_batches
 from .lora import apply_lora, load_adapter_state
 from .loss import chunked_ce_sum, chunked_eval
 from .model import Transformer
-from .protocol import emit, log
+from .protocol import emit, log, run_reporting_errors
 from .speed import SpeedOptions, apply_speed, optimizer_kwargs, resolve_speed
 from .weights import load_model
 
@@ -204,19 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.train", description="Atelier LoRA trainer")
     parser.add_argument("--config", required=True, help="JSON config written by the worker (docs/contracts.md)")
     args = parser.parse_args(argv)
-    try:
-        run(load_config(args.config))
-        return 0
-    except ValueError as e:
-        emit("error", message=str(e), kind="config")
-        return 2
-    except torch.cuda.OutOfMemoryError as e:
-        emit("error", message=f"out of memory ({e}); lower batch_size or seq_len, or use grad_accum", kind="oom")
-        return 1
-    except Exception as e:  # report anything else to the worker instead of dying silently
-        traceback.print_exc(file=sys.stderr)
-        emit("error", message=f"{type(e).__name__}: {e}", kind="internal")
-        return 1
+    return run_reporting_errors(lambda: run(load_config(args.config)))
 
 
 if __name__ == "__main__":

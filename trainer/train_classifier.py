@@ -33,10 +33,8 @@ import dataclasses
 import json
 import math
 import shutil
-import signal
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +47,12 @@ from torch import nn
 from .adapter_io import read_adapter, save_adapter_atomic
 from .classify import CLASSIFIER_FORMAT
 from .checkpoint import latest_checkpoint, restore_rng, save_checkpoint
-from .config import TrainConfig, parse_config
+from .config import TrainConfig, parse_config, read_config_json
 from .data import Shard
 from .lora import apply_lora, load_adapter_state
 from .model import Transformer, document_mask
-from .protocol import emit
-from .train import ADAM_BETAS, checkpoint_steps, config_fingerprint, lr_at, pick_device
+from .protocol import emit, run_reporting_errors
+from .train import ADAM_BETAS, StopFlag, checkpoint_steps, config_fingerprint, lr_at, pick_device
 from .weights import load_model
 
 HEAD_LR_SCALE = 10.0
@@ -351,17 +349,6 @@ def export(out_dir: Path, model: Transformer, cfg: TrainConfig) -> Path:
 
 # ---- the loop ----
 
-class StopFlag:
-    """Set by SIGTERM; the loop finishes its step, checkpoints and exits."""
-
-    def __init__(self):
-        self.requested = False
-        signal.signal(signal.SIGTERM, self._set)
-
-    def _set(self, signum, frame) -> None:
-        self.requested = True
-
-
 def run(cfg: TrainConfig, targets: list[Target]) -> None:
     stop = StopFlag()
     device, dtype = pick_device(cfg.device)
@@ -449,25 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.train_classifier", description="Atelier classifier trainer")
     parser.add_argument("--config", required=True, help="JSON config written by the worker (docs/contracts.md, task classifier)")
     args = parser.parse_args(argv)
-    try:
-        try:
-            raw = json.loads(Path(args.config).read_text())
-        except FileNotFoundError:
-            raise ValueError(f"config file {args.config} does not exist") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"config file {args.config} is not valid JSON: {e}") from e
-        run(*parse_classifier_config(raw))
-        return 0
-    except ValueError as e:
-        emit("error", message=str(e), kind="config")
-        return 2
-    except torch.cuda.OutOfMemoryError as e:
-        emit("error", message=f"out of memory ({e}); lower batch_size or seq_len, or use grad_accum", kind="oom")
-        return 1
-    except Exception as e:  # report anything else to the worker instead of dying silently
-        traceback.print_exc(file=sys.stderr)
-        emit("error", message=f"{type(e).__name__}: {e}", kind="internal")
-        return 1
+    return run_reporting_errors(lambda: run(*parse_classifier_config(read_config_json(args.config))))
 
 
 if __name__ == "__main__":
