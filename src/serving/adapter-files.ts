@@ -34,7 +34,10 @@ function header(name: string, size: number, mtime: number): Buffer {
 
 /** A ustar archive of the adapter's files under `<prefix>/`; throws when none is present. */
 export async function packAdapterTar(dir: string, prefix: string): Promise<Buffer> {
-  const present = new Set(await readdir(dir).catch(() => [] as string[]));
+  const present = new Set(await readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw e;
+  }));
   const names = ADAPTER_FILES.filter((n) => present.has(n));
   if (!names.length) throw new Error(`no adapter files in ${dir}`);
   const parts: Buffer[] = [];

@@ -4,7 +4,7 @@
  * apply stop strings, constrain decoding (response_format, forced tool calls) with per-step token
  * masks, and parse `[TOOL_CALLS]` output into tool calls.
  */
-import type { Tokenizer } from '../tokenizer/index.ts';
+import { ModelOutputError, type Tokenizer } from '../tokenizer/index.ts';
 import type { ChatParams } from './chat-request.ts';
 import type { Engine, EngineRequest } from './engine.ts';
 import type { RequestEvent } from './engine-protocol.ts';
@@ -222,7 +222,7 @@ function finalOf(c: Choice, tok: Tokenizer): { content: string; calls: ToolCall[
     const out = tok.parseAssistantOutput(c.ids);
     if (out.toolCalls.length) return { content: out.content, calls: toToolCalls(out.toolCalls) };
   } catch (e) {
-    if (!(e instanceof Error)) throw e; // the tokenizer throws Error for tool calls that are not valid
+    if (!(e instanceof ModelOutputError)) throw e;
   }
   return { content: c.text, calls: [] };
 }

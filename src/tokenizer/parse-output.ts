@@ -10,7 +10,12 @@ import { dumpsPy, loadsPy, PyJsonError, type PyValue } from './py-json.ts';
 export type ParsedToolCall = { id: string | null; name: string; arguments: string };
 export type AssistantOutput = { content: string; toolCalls: ParsedToolCall[] };
 
-/** Splits generated ids into content and tool calls; throws when the tool-call part is not valid. */
+/** Generated ids that start a tool call but do not form a valid one (a model's mistake, not a bug). */
+export class ModelOutputError extends Error {
+  override name = 'ModelOutputError';
+}
+
+/** Splits generated ids into content and tool calls; throws ModelOutputError when the tool-call part is not valid. */
 export function parseOutputIds(backend: TextBackend, version: number, ids: readonly number[]): AssistantOutput {
   const eos = ids.indexOf(backend.eosId);
   const body = eos >= 0 ? ids.slice(0, eos) : ids;
@@ -28,7 +33,7 @@ export function parseOutputIds(backend: TextBackend, version: number, ids: reado
     while (end < body.length && body[end] !== tc) end++;
     const part = body.slice(i + 1, end);
     const a = args === undefined ? -1 : part.indexOf(args);
-    if (a < 0) throw new Error('tool call without [ARGS] in the model output');
+    if (a < 0) throw new ModelOutputError('tool call without [ARGS] in the model output');
     const c = callId === undefined ? -1 : part.indexOf(callId);
     const nameEnd = c >= 0 && c < a ? c : a;
     calls.push({
@@ -55,12 +60,12 @@ function parseJsonCalls(text: string): ParsedToolCall[] {
   try {
     v = loadsPy(text.trim());
   } catch (e) {
-    if (e instanceof PyJsonError) throw new Error(`tool calls in the model output are not JSON: ${e.message}`);
+    if (e instanceof PyJsonError) throw new ModelOutputError(`tool calls in the model output are not JSON: ${e.message}`);
     throw e;
   }
   const list = Array.isArray(v) ? v : [v];
   return list.map((c) => {
-    if (!(c instanceof Map) || typeof c.get('name') !== 'string') throw new Error('a tool call in the model output has no name');
+    if (!(c instanceof Map) || typeof c.get('name') !== 'string') throw new ModelOutputError('a tool call in the model output has no name');
     const args = c.get('arguments') ?? new Map();
     const id = c.get('id');
     return {
