@@ -54,10 +54,13 @@ def batches(shard: Path, n: int):
 
 def run_atelier(model_dir: Path, shard: Path) -> list[tuple[float, float, float]]:
     from trainer.lora import LoRAConfig, apply_lora
+    from trainer.speed import SpeedOptions, apply_speed, resolve_speed
     from trainer.train import ADAM_BETAS, batch_loss_sum
     from trainer.weights import load_model
     model = load_model(model_dir)
     apply_lora(model, LoRAConfig(rank=16, scaling=2.0))
+    # the speed settings `python -m trainer.train` resolves for a CPU run (sdpa, no compile)
+    apply_speed(model, resolve_speed(SpeedOptions(), torch.device("cpu"), model.args.n_layers))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=LR, betas=ADAM_BETAS, weight_decay=0.1)
     out = []

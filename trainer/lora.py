@@ -55,7 +55,10 @@ class LoRALinear(nn.Module):
             # Adapter weights stay fp32 (optimizer master copy); compute in the activations' dtype.
             a = self.lora_A.weight.to(x.dtype)
             b = self.lora_B.weight.to(x.dtype)
-            y = y + self.scaling * F.linear(F.linear(self.dropout(x), a), b)
+            # y + scaling * (x A^T) B^T as one addmm: no separate scale and add passes over the
+            # (tokens, out) activations, forward or backward
+            xa = F.linear(self.dropout(x), a).reshape(-1, a.shape[0])
+            y = torch.addmm(y.reshape(-1, y.shape[-1]), xa, b.t(), alpha=self.scaling).view(y.shape)
         if adapter_ids is not None and self.bank_A is not None and self.bank_B is not None:
             a = self.bank_A[adapter_ids]  # (B, r, in)
             b = self.bank_B[adapter_ids]  # (B, out, r)

@@ -19,13 +19,22 @@ class _ChunkedCE(torch.autograd.Function):
         acc = torch.promote_types(hidden.dtype, torch.float32)  # fp32 for bf16, fp64 for gradcheck
         total = hidden.new_zeros((), dtype=acc)
         grad = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        buf = None  # one logits buffer reused by every chunk (fresh 100+ MiB tensors page-fault on CPU)
         for s in range(0, hidden.shape[0], CHUNK):
             h, y = hidden[s:s + CHUNK], targets[s:s + CHUNK]
-            logits = (h @ weight.t()).to(acc)  # (n, V)
-            lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, y[:, None]).squeeze(1)).sum()
+            if h.dtype == acc and weight.dtype == acc:
+                buf = torch.mm(h, weight.t(), out=buf[:len(h)] if buf is not None else None)
+                logits = buf
+            else:
+                logits = (h @ weight.t()).to(acc)  # (n, V)
+            # log-sum-exp by hand, in place: one exp pass serves both the loss and the softmax
+            peak = logits.amax(dim=-1, keepdim=True)
+            target_logit = logits.gather(1, y[:, None])
+            probs = logits.sub_(peak).exp_()
+            norm = probs.sum(dim=-1, keepdim=True)
+            total += (peak + norm.log() - target_logit).sum()
             if grad is not None:
-                probs = torch.exp(logits.sub_(lse[:, None]))  # in place: softmax
+                probs.div_(norm)  # softmax
                 probs[torch.arange(len(y), device=y.device), y] -= 1.0
                 grad[s:s + CHUNK] = (probs.to(weight.dtype) @ weight).to(hidden.dtype)
         ctx.save_for_backward(grad if grad is not None else hidden.new_empty(0))

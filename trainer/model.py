@@ -45,13 +45,74 @@ AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
 _SDPA_HAS_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)  # enable_gqa appeared in 2.5
 
 
-def sdpa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """q (B, H, T, hd), k/v (B, Hkv, S, hd), mask (B, 1, T, S) bool (True = may attend)."""
+@dataclass(frozen=True)
+class DocSpans:
+    """Packed rows as runs of whole documents, `(row, start, end)` each, in row order: the same rule
+    as `document_mask` when every document is one run of consecutive positions. Attention then runs
+    causally per document, skipping every cross-document score (the CPU path: its SDPA kernel
+    computes every tile of a dense mask)."""
+    spans: tuple[tuple[int, int, int], ...]
+    rows: int
+
+
+MAX_SPANS_PER_ROW = 16  # more, shorter documents than this: one dense-mask call beats many small ones
+
+
+def document_spans(doc_ids: torch.Tensor, positions: torch.Tensor, window: int | None) -> DocSpans | None:
+    """The `document_mask` rule as per-document spans, or None where spans cannot express it (a
+    document split into runs, positions not consecutive, a sliding window shorter than a document,
+    or too many documents per row)."""
+    B, T = doc_ids.shape
+    starts = torch.ones_like(doc_ids, dtype=torch.bool)
+    starts[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
+    if not bool(((positions[:, 1:] - positions[:, :-1] == 1) | starts[:, 1:]).all()):
+        return None
+    runs = starts.sum(1)
+    ordered = doc_ids.sort(dim=1).values
+    if not torch.equal(runs, 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(1)) or int(runs.max()) > MAX_SPANS_PER_ROW:
+        return None  # some document id occurs in two runs of a row
+    spans = []
+    for row, start in starts.nonzero().tolist():
+        if spans and spans[-1][0] == row:
+            spans[-1][2] = start
+        spans.append([row, start, T])
+    if window is not None and max(e - s for _, s, e in spans) > window:
+        return None
+    return DocSpans(tuple((r, s, e) for r, s, e in spans), B)
+
+
+def sdpa_packed_mask(doc_ids: torch.Tensor, positions: torch.Tensor, window: int | None) -> DocSpans | torch.Tensor:
+    """The SDPA backend's packed-row mask: per-document spans on CPU where they apply, else the
+    dense boolean `document_mask`."""
+    if doc_ids.device.type == "cpu":
+        spans = document_spans(doc_ids, positions, window)
+        if spans is not None:
+            return spans
+    return document_mask(doc_ids, positions, window)
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if _SDPA_HAS_GQA:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=k.shape[1] != q.shape[1])
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
+                                              enable_gqa=k.shape[1] != q.shape[1])
     group = q.shape[1] // k.shape[1]  # kv head j serves query heads j*group .. (j+1)*group-1
     k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+
+
+def sdpa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | DocSpans) -> torch.Tensor:
+    """q (B, H, T, hd), k/v (B, Hkv, S, hd), mask (B, 1, T, S) bool (True = may attend), or
+    `DocSpans` (S = T, no cache): causal attention within each span."""
+    if isinstance(mask, DocSpans):
+        # the spans tile the rows in order, so (B*T, H, hd) splits into them as views; split's
+        # backward is one concatenation (slicing would zero-fill and add a full gradient per span)
+        B, H, T, hd = q.shape
+        sizes = [e - s for _, s, e in mask.spans]
+        parts = zip(*(t.transpose(1, 2).reshape(B * T, t.shape[1], hd).split(sizes) for t in (q, k, v)))
+        outs = [_sdpa(qs.transpose(0, 1)[None], ks.transpose(0, 1)[None], vs.transpose(0, 1)[None], None)[0].transpose(0, 1)
+                for qs, ks, vs in parts]
+        return torch.cat(outs).view(B, T, H, hd).transpose(1, 2)
+    return _sdpa(q, k, v, mask)
 
 
 def document_mask(doc_ids: torch.Tensor, positions: torch.Tensor, window: int | None) -> torch.Tensor:
@@ -113,7 +174,7 @@ class AttentionBackend:
     make_mask: Callable[[torch.Tensor, torch.Tensor, int | None], Any]  # (doc_ids, positions, window) -> mask
 
 
-SDPA = AttentionBackend("sdpa", sdpa_attention, document_mask)
+SDPA = AttentionBackend("sdpa", sdpa_attention, sdpa_packed_mask)
 FLEX = AttentionBackend("flex", flex_attention_fn, flex_document_mask)
 ATTENTION_BACKENDS = {b.name: b for b in (SDPA, FLEX)}
 

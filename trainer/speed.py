@@ -1,6 +1,7 @@
 """The trainer's speed switches, resolved for a device and applied to a model.
 
-- attention: "sdpa" (boolean block-diagonal mask, portable) or "flex" (FlexAttention with a document
+- attention: "sdpa" (per-document causal spans on CPU, a boolean block-diagonal mask elsewhere or
+  when compiled) or "flex" (FlexAttention with a document
   block mask: cross-document tiles are skipped, no padding); "auto" = flex on CUDA, sdpa elsewhere
   (FlexAttention runs forward-only on CPU, so it cannot train there).
 - compile: torch.compile each transformer block (fuses RMSNorm, RoPE, SwiGLU and the LoRA adds);
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import ATTENTION_BACKENDS, Transformer, flex_available
+from .model import ATTENTION_BACKENDS, Transformer, document_mask, flex_available
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def resolve_speed(opts: SpeedOptions, device: torch.device, n_layers: int) -> Re
 def apply_speed(model: Transformer, speed: ResolvedSpeed) -> None:
     """Configure `model` for training with `speed` (call after LoRA is attached)."""
     model.use_attention(ATTENTION_BACKENDS[speed.attention])
+    if speed.compile and speed.attention == "sdpa":
+        model.make_mask = document_mask  # compiled blocks want one mask shape; per-document spans would recompile per batch
     model.checkpoint_layers = speed.checkpoint_layers
     if speed.compile:
         model.compile_blocks()
