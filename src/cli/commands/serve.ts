@@ -1,6 +1,6 @@
 /**
- * `atelier serve`: the API server (and, as other parts add them, the embedded worker and serving
- * engines). Prints the URL it listens on; SIGINT/SIGTERM close it cleanly.
+ * `atelier serve`: the API server (whose chat and classification routes start serving engines on
+ * first use) and the embedded worker. Prints the URL it listens on; SIGINT/SIGTERM close it cleanly.
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
