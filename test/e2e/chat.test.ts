@@ -134,9 +134,20 @@ describe('chat completions on a base model', () => {
     await f.mistral.chat.complete({ model, messages, temperature: 0, maxTokens: 2 }); // engine is up
     const [pid] = enginePids();
     assert.ok(pid);
-    const pending = f.openai.chat.completions.create({ model, messages, temperature: 0, max_completion_tokens: 400 });
-    process.kill(pid, 'SIGKILL');
-    await assert.rejects(pending, (e: unknown) => e instanceof OpenAI.InternalServerError && /serving engine/.test((e as Error).message));
+    // Streamed, so the kill lands while the engine is generating for this request (a non-streamed
+    // request could still be on its way to the server when the engine dies).
+    const stream = await f.openai.chat.completions.create({ model, messages, temperature: 0, max_completion_tokens: 400, stream: true });
+    let killed = false;
+    const consume = async () => {
+      for await (const chunk of stream) {
+        if (!killed && chunk.choices[0]?.delta.content) {
+          killed = true;
+          process.kill(pid, 'SIGKILL');
+        }
+      }
+    };
+    await assert.rejects(consume(), (e: unknown) => e instanceof OpenAI.APIError && /serving engine/.test((e as Error).message));
+    assert.ok(killed, 'the engine was killed mid-stream');
     const again = await f.mistral.chat.complete({ model, messages, temperature: 0, maxTokens: 3 });
     assert.ok((again.usage.completionTokens ?? 0) > 0);
     assert.notEqual(enginePids()[0], pid);
