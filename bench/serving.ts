@@ -20,9 +20,10 @@ import { parseArgs } from 'node:util';
 import { Mistral as MistralFt } from 'mistralai-ft';
 import { z } from 'zod';
 import { startTestServer, type TestServer } from '../test/helpers/server.ts';
-import { Engine, findModel } from '../src/serving/index.ts';
+import { Engine } from '../src/serving/index.ts';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizer/index.ts';
-import { repoRoot, resolveBaseModel, resolvePython, startWorker } from '../src/worker/index.ts';
+import { findModel, repoRoot, resolveBaseModel, resolvePython } from '../src/models/index.ts';
+import { startWorker } from '../src/worker/index.ts';
 
 const args = parseArgs({
   options: {

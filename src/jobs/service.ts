@@ -10,7 +10,7 @@ import {
   listUnvalidatedJobs, requestStart, transitionJob,
   type JobCheckpoint, type JobEvent, type JobFilter, type JobRecord, type NewJob, type Store,
 } from '../store/index.ts';
-import { listBaseModelIds } from '../worker/index.ts';
+import { listBaseModelIds } from '../models/index.ts';
 import { queueStartTimes } from './queue.ts';
 import { activeStatuses, isTerminal, jobStatusSchema } from './statuses.ts';
 import { validateNewJob } from './validate-job.ts';

@@ -11,7 +11,7 @@ import type { FileReport } from '../data/index.ts';
 import {
   getDatasetReport, getFile, getJobById, getThroughput, latestThroughputDevice, putDatasetReport, transitionJob, type JobRecord, type Store,
 } from '../store/index.ts';
-import { resolveBaseModel, UnknownBaseModelError } from '../worker/index.ts';
+import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
 import { planTraining, type Hyperparameters } from './hyperparameters.ts';
 import { validateJobFiles, type JobFile, type ReportCache } from './validation.ts';

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import type { Settings } from '../settings/index.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
-import { repoRoot, resolveBaseModel, resolvePython } from '../worker/index.ts';
+import { repoRoot, resolveBaseModel, resolvePython } from '../models/index.ts';
 import { EngineFailure } from './complete-chat.ts';
 
 /** Per input: target → label → score. */

@@ -5,7 +5,7 @@
  */
 import type { Settings } from '../settings/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
-import { repoRoot, resolveBaseModel, resolvePython } from '../worker/index.ts';
+import { repoRoot, resolveBaseModel, resolvePython } from '../models/index.ts';
 import type { ChatTarget } from './complete-chat.ts';
 import { Engine } from './engine.ts';
 

@@ -7,7 +7,6 @@ export { Engine, type EngineOptions, type EngineRequest } from './engine.ts';
 export { openEventStream, sendEvent, endEventStream } from './sse.ts';
 export { makeToolCallId, type ToolCall } from './tool-calls.ts';
 export { canEnd, feedText, startJson, type JsonSchema } from './json-grammar.ts';
-export { findModel, fineTunedModelObject, listModelCards, modelCard, type ResolvedModel } from './model-catalog.ts';
 export { packAdapterTar, removeAdapterFiles } from './adapter-files.ts';
 export { ClassifierEngine, ClassifierPool, type ClassifierPoolSettings, type TargetScores } from './classifier-engine.ts';
 export {

@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { resolveLimits, validateLine } from '../data/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { ensureClassifierShard, shardTargets } from './classifier-shards.ts';
-import { repoRoot } from './python.ts';
+import { repoRoot } from '../models/index.ts';
 
 const tokenizerPath = path.join(repoRoot, 'models', 'tiny-mistral', 'tokenizer.model.v3');
 const dir = await mkdtemp(path.join(os.tmpdir(), 'atelier-clsshard-'));

@@ -12,8 +12,7 @@ import {
   addCheckpoint, appendEvent, createFineTunedModel, getFile, heartbeatJob, recordThroughput, releaseJob, transitionJob, updateJobProgress,
   type JobRecord, type Store,
 } from '../store/index.ts';
-import { resolveBaseModel, type BaseModel } from './base-models.ts';
-import { resolvePython } from './python.ts';
+import { resolveBaseModel, resolvePython, type BaseModel } from '../models/index.ts';
 import { classifierShardWriter, classifierTrainerFields, classifierTrainerModule } from './classifier-job.ts';
 import { ensureShard } from './shards.ts';
 import type { TrainerMessage } from './trainer-messages.ts';

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { parseTrainerLine, type TrainerMessage } from './trainer-messages.ts';
-import { repoRoot } from './python.ts';
+import { repoRoot } from '../models/index.ts';
 
 export type TrainerExit = { code: number | null; signal: NodeJS.Signals | null; stderrTail: string };
 export type TrainerHandle = { exited: Promise<TrainerExit>; stop(): void; pid: number | undefined };

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { appendEvent, type JobRecord } from '../store/index.ts';
-import { repoRoot, resolvePython } from './python.ts';
+import { repoRoot, resolvePython } from '../models/index.ts';
 import type { WorkerContext } from './run-job.ts';
 
 export type WandbSink = { log(metrics: Record<string, unknown>): void; close(): Promise<void> };

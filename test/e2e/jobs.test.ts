@@ -13,7 +13,8 @@ import OpenAI from 'openai';
 import { endedStatuses, knownJob } from '../helpers/jobs.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/wait.ts';
-import { resolvePython, startWorker, type RunningWorker } from '../../src/worker/index.ts';
+import { resolvePython } from '../../src/models/index.ts';
+import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
 const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
 const tiny = { trainingSteps: 4, seqLen: 128, learningRate: 0.001 };

@@ -6,9 +6,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, EnginePool, findModel, newCompletionMeta,
+  ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, EnginePool, newCompletionMeta,
   normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
+import { findModel } from '../../models/index.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';
 

@@ -7,9 +7,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   chatClassificationInputs, chatClassificationSchema, chatModerationInputs, chatModerationSchema, ClassifierInputError, ClassifierPool,
-  classifierTargetsOf, classifyInputs, EngineFailure, findModel, renderClassification, renderModeration, textClassificationSchema, textInputs,
+  classifierTargetsOf, classifyInputs, EngineFailure, renderClassification, renderModeration, textClassificationSchema, textInputs,
   type ClassifierInputs,
 } from '../../serving/index.ts';
+import { findModel } from '../../models/index.ts';
 import type { FineTunedModelRecord } from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';

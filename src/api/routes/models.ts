@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { findModel, fineTunedModelObject, listModelCards, modelCard, packAdapterTar, removeAdapterFiles } from '../../serving/index.ts';
+import { findModel, fineTunedModelObject, listModelCards, modelCard } from '../../models/index.ts';
+import { packAdapterTar, removeAdapterFiles } from '../../serving/index.ts';
 import { deleteFineTunedModel, updateFineTunedModel, type FineTunedModelRecord } from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
 import { decodeId, parse } from '../parse.ts';

@@ -4,7 +4,7 @@
  */
 import type { Settings } from '../settings/index.ts';
 import { getFineTunedModel, listFineTunedModels, type Db, type FineTunedModelRecord } from '../store/index.ts';
-import { listBaseModelIds } from '../worker/index.ts';
+import { listBaseModelIds } from './base-models.ts';
 
 export type ResolvedModel = { kind: 'base'; id: string } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
 
