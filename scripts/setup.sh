@@ -8,3 +8,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 bash scripts/setup-python.sh
+# The built-in base model's weights (fixed seed; the server and the worker also generate them at start when missing).
+if [ ! -f models/tiny-mistral/consolidated.safetensors ]; then
+  echo "atelier: generating the built-in tiny-mistral weights" >&2
+  .venv/bin/python -m trainer.tiny_model --out models/tiny-mistral
+fi

@@ -4,6 +4,7 @@
  * other parts add their routes (`extraRoutes`), hooks and shutdown work (`onClose`).
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { ensureBuiltInModel } from '../models/index.ts';
 import type { Settings } from '../settings/index.ts';
 import { defaultWorkspaceName, ensureWorkspace, hashApiKey, loadOrCreateSecret, openStore, type Store } from '../store/index.ts';
 import { buildApp, type BuildOptions } from './app.ts';
@@ -40,10 +41,11 @@ export async function createContext(settings: Settings, store: Store, hooks: Api
   };
 }
 
-/** Opens the store, builds the app and listens on settings.host:settings.port (0 = any free port). */
+/** Opens the store, generates the built-in model's weights if missing, builds the app and listens on settings.host:settings.port (0 = any free port). */
 export async function startServer(settings: Settings, opts: StartOptions = {}): Promise<RunningServer> {
   const store = opts.store ?? (await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl, pgSchema: opts.pgSchema }));
   try {
+    await ensureBuiltInModel(settings);
     const context = await createContext(settings, store, opts.hooks ?? { onFileUploaded: fileValidationHook(store) });
     const app = await buildApp(context, { extraRoutes: opts.extraRoutes, logger: opts.logger });
     await app.listen({ host: settings.host, port: settings.port });

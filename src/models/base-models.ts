@@ -1,10 +1,12 @@
 /**
  * Base models: the built-in `tiny-mistral` (models/tiny-mistral; weights generated from a fixed
- * seed on first use) plus every sub-folder of settings.modelsDir that holds a model in Mistral's
- * native layout (params.json) or Hugging Face's (config.json).
+ * seed by `ensureBuiltInModel`, which setup, the server and the worker call when they start, never a
+ * lookup) plus every sub-folder of settings.modelsDir that holds a model in Mistral's native layout
+ * (params.json) or Hugging Face's (config.json). Resolutions are cached by folder and re-read when
+ * the folder or its params/config file changes.
  */
 import { spawn } from 'node:child_process';
-import { constants, existsSync } from 'node:fs';
+import { constants, existsSync, statSync } from 'node:fs';
 import { access, copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -48,28 +50,40 @@ export async function listBaseModelIds(dirs: Pick<Dirs, 'modelsDir'>): Promise<s
   const ids = [builtInModelId];
   if (dirs.modelsDir && existsSync(dirs.modelsDir)) {
     for (const e of await readdir(dirs.modelsDir, { withFileTypes: true })) {
-      const d = path.join(dirs.modelsDir, e.name);
-      if (e.isDirectory() && (existsSync(path.join(d, 'params.json')) || existsSync(path.join(d, 'config.json')))) ids.push(e.name);
+      if (e.isDirectory() && isModelDir(path.join(dirs.modelsDir, e.name))) ids.push(e.name);
     }
   }
   return [...new Set(ids)];
 }
 
-/**
- * Resolves a base model id to its folder, tokenizer and limits; generates tiny-mistral's weights
- * first if they are missing. Throws UnknownBaseModelError listing the ids that exist.
- */
-export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseModel> {
-  const dir = id === builtInModelId ? await ensureTinyMistral(dirs) : await userModelDir(id, dirs);
-  const layout = existsSync(path.join(dir, 'params.json')) ? 'native' : 'hf';
-  const shape = layout === 'native' ? nativeShape(await readJson(path.join(dir, 'params.json'))) : hfShape(await readJson(path.join(dir, 'config.json')));
-  return { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape };
+function isModelDir(dir: string): boolean {
+  return existsSync(path.join(dir, 'params.json')) || existsSync(path.join(dir, 'config.json'));
 }
 
-async function userModelDir(id: string, dirs: Dirs): Promise<string> {
-  const ids = await listBaseModelIds(dirs);
-  if (!ids.includes(id) || !/^[\w.-]+$/.test(id)) throw new UnknownBaseModelError(id, ids);
-  return path.join(dirs.modelsDir, id);
+/** Whether `id` names a base model, without listing modelsDir. */
+export function isBaseModelId(id: string, dirs: Pick<Dirs, 'modelsDir'>): boolean {
+  return id === builtInModelId || (/^[\w.-]+$/.test(id) && !!dirs.modelsDir && isModelDir(path.join(dirs.modelsDir, id)));
+}
+
+type Cached = { stamp: string; model: BaseModel };
+const resolved = new Map<string, Cached>();
+
+/**
+ * Resolves a base model id to its folder, tokenizer and limits (cached until the folder or its
+ * params/config file changes). Throws UnknownBaseModelError listing the ids that exist.
+ */
+export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseModel> {
+  if (!isBaseModelId(id, dirs)) throw new UnknownBaseModelError(id, await listBaseModelIds(dirs));
+  const dir = id === builtInModelId ? builtInModelDir(dirs) : path.join(dirs.modelsDir, id);
+  const layout = existsSync(path.join(dir, 'params.json')) ? 'native' : 'hf';
+  const spec = path.join(dir, layout === 'native' ? 'params.json' : 'config.json');
+  const stamp = `${id}:${statSync(dir).mtimeMs}:${statSync(spec).mtimeMs}`;
+  const hit = resolved.get(dir);
+  if (hit?.stamp === stamp) return hit.model;
+  const shape = layout === 'native' ? nativeShape(await readJson(spec)) : hfShape(await readJson(spec));
+  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape };
+  resolved.set(dir, { stamp, model });
+  return model;
 }
 
 function nativeShape(raw: unknown): { maxSeqLen: number; params: number } {
@@ -103,8 +117,17 @@ async function findTokenizer(dir: string): Promise<string> {
 
 const generating = new Map<string, Promise<string>>();
 
-/** The built-in model's folder with weights, generating them once (into the data dir when the checkout is read-only). */
-async function ensureTinyMistral(dirs: Dirs): Promise<string> {
+/** The built-in model's folder: the checkout's, else the copy generated into the data dir (read-only checkouts). */
+function builtInModelDir(dirs: Pick<Dirs, 'dataDir'>): string {
+  const fallback = path.join(dirs.dataDir, 'models', builtInModelId);
+  return !isComplete(builtInDir) && isComplete(fallback) ? fallback : builtInDir;
+}
+
+/**
+ * Generates the built-in model's weights once if they are missing (into the data dir when the
+ * checkout is read-only) and returns its folder. Setup, the server and the worker call it at start.
+ */
+export async function ensureBuiltInModel(dirs: Pick<Dirs, 'dataDir' | 'python'>): Promise<string> {
   if (isComplete(builtInDir)) return builtInDir;
   const fallback = path.join(dirs.dataDir, 'models', builtInModelId);
   if (isComplete(fallback)) return fallback;

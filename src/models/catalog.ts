@@ -4,13 +4,13 @@
  */
 import type { Settings } from '../settings/index.ts';
 import { getFineTunedModel, listFineTunedModels, type Db, type FineTunedModelRecord } from '../store/index.ts';
-import { listBaseModelIds } from './base-models.ts';
+import { isBaseModelId, listBaseModelIds } from './base-models.ts';
 
 export type ResolvedModel = { kind: 'base'; id: string } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
 
 /** The base or fine-tuned model `id` as the workspace sees it, or null. */
 export async function findModel(db: Db, settings: Pick<Settings, 'modelsDir'>, workspaceId: string, id: string): Promise<ResolvedModel | null> {
-  if ((await listBaseModelIds(settings)).includes(id)) return { kind: 'base', id };
+  if (isBaseModelId(id, settings)) return { kind: 'base', id };
   const ft = await getFineTunedModel(db, workspaceId, id);
   return ft ? { kind: 'fine-tuned', model: ft } : null;
 }
