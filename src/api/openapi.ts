@@ -2,9 +2,12 @@
  * The OpenAPI 3.1 document of every route, built from the zod schemas in each route's
  * `config.docs` (z.toJSONSchema), so routes added later appear without extra work.
  */
-import type { RouteOptions } from 'fastify';
+import type { FastifyContextConfig, RouteOptions } from 'fastify';
 import { z, type ZodType } from 'zod';
-import type { RouteDocs } from './context.ts';
+
+// context.ts declares `config.docs` on Fastify's route config; reading the type from there keeps
+// this file free of an import back into context.ts (which imports the registry's type).
+type RouteDocs = NonNullable<FastifyContextConfig['docs']>;
 
 type Collected = { method: string; url: string; docs?: RouteDocs; public: boolean };
 

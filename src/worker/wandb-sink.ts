@@ -9,9 +9,12 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { appendEvent, type JobRecord } from '../store/index.ts';
+import type { Settings } from '../settings/index.ts';
+import { appendEvent, type JobRecord, type Store } from '../store/index.ts';
 import { repoRoot, resolvePython } from '../models/index.ts';
-import type { WorkerContext } from './run-job.ts';
+
+/** What the sink needs of the worker's context (run-job's WorkerContext has it). */
+type SinkContext = { store: Store; settings: Pick<Settings, 'python'> };
 
 export type WandbSink = { log(metrics: Record<string, unknown>): void; close(): Promise<void> };
 
@@ -19,7 +22,7 @@ const script = fileURLToPath(new URL('./wandb_sink.py', import.meta.url));
 const reply = z.object({ ok: z.boolean(), error: z.string().optional(), run_dir: z.string().optional() });
 
 /** Starts the sink when the job has a wandb integration; null otherwise or when wandb is unavailable. */
-export async function startWandbSink(ctx: WorkerContext, job: JobRecord, outDir: string, config: Record<string, unknown>): Promise<WandbSink | null> {
+export async function startWandbSink(ctx: SinkContext, job: JobRecord, outDir: string, config: Record<string, unknown>): Promise<WandbSink | null> {
   const w = job.integrations.find((i) => i.type === 'wandb');
   if (!w) return null;
   const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };
