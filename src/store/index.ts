@@ -16,7 +16,7 @@
  *   on SQLite where BEGIN IMMEDIATE already excludes other writers) then `UPDATE ... RETURNING`.
  *   Raw per-dialect SQL is allowed here when needed: branch on `db.dialect`.
  * - Export the new functions from this file; other parts import only `src/store/index.ts`.
- * - Tests: add cases to `store-suite.ts` so they run on SQLite and PostgreSQL alike.
+ * - Tests: add cases to `test/helpers/store-suite.ts` so they run on SQLite and PostgreSQL alike.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';

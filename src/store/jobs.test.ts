@@ -7,7 +7,7 @@ import {
   claimJob, ensureWorkspace, getThroughput, heartbeatJob, insertJob, listJobEvents, listJobs,
   recordThroughput, transitionJob, type NewJob, type Store,
 } from './index.ts';
-import { postgresLocations, sqliteLocations, type MakeLocation } from './store-suite.ts';
+import { postgresLocations, sqliteLocations, type MakeLocation } from '../../test/helpers/store-suite.ts';
 
 type Open = () => Promise<Store>;
 

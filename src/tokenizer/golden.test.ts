@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadTokenizer } from './index.ts';
-import { referenceDataDir } from './test-paths.ts';
+import { referenceDataDir } from '../../test/helpers/test-paths.ts';
 
 const samples = join(import.meta.dirname, 'fixtures', 'mistral-common-samples');
 const files: Record<string, string> = {

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadTokenizer } from './index.ts';
-import { makeConversations } from './random-conversations.ts';
-import { referenceEncode as reference, type RefLine } from './reference-oracle.ts';
-import { referenceDataDir } from './test-paths.ts';
+import { makeConversations } from '../../test/helpers/random-conversations.ts';
+import { referenceEncode as reference, type RefLine } from '../../test/helpers/reference-oracle.ts';
+import { referenceDataDir } from '../../test/helpers/test-paths.ts';
 
 const COUNT = Number(process.env.TOKENIZER_PARITY_COUNT ?? 2000);
 const cases = [

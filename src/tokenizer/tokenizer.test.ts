@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { after, test } from 'node:test';
 import { dumpsPy, loadTokenizer, loadsPy, MISTRAL_FINETUNE_POLICY } from './index.ts';
 import { PyJsonError } from './py-json.ts';
-import { repoRoot, referenceDataDir, venvPython } from './test-paths.ts';
-import { writeSyntheticTekken } from './synthetic-tekken.ts';
+import { repoRoot, referenceDataDir, venvPython } from '../../test/helpers/test-paths.ts';
+import { writeSyntheticTekken } from '../../test/helpers/synthetic-tekken.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'atelier-tok-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

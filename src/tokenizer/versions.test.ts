@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { deflateSync, crc32 } from 'node:zlib';
 import { loadTokenizer } from './index.ts';
-import { makeConversations } from './random-conversations.ts';
-import { referenceEncode } from './reference-oracle.ts';
-import { referenceDataDir } from './test-paths.ts';
-import { writeSyntheticTekken } from './synthetic-tekken.ts';
+import { makeConversations } from '../../test/helpers/random-conversations.ts';
+import { referenceEncode } from '../../test/helpers/reference-oracle.ts';
+import { referenceDataDir } from '../../test/helpers/test-paths.ts';
+import { writeSyntheticTekken } from '../../test/helpers/synthetic-tekken.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'atelier-tok-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

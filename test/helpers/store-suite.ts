@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
-import { createTestSchema, testDatabaseUrl } from '../../test/helpers/postgres.ts';
+import { createTestSchema, testDatabaseUrl } from './postgres.ts';
 import {
   commitUpload,
   createApiKey,
@@ -27,7 +27,7 @@ import {
   workspaceIdForKeyHash,
   type NewFile,
   type Store,
-} from './index.ts';
+} from '../../src/store/index.ts';
 
 export type StoreLocation = { open(): Promise<Store>; cleanup(): Promise<void> };
 export type MakeLocation = () => Promise<StoreLocation>;

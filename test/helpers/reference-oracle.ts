@@ -5,7 +5,7 @@ import { venvPython } from './test-paths.ts';
 
 export type RefLine = { tokens?: number[]; mask?: number[]; error?: string };
 
-const oracle = join(import.meta.dirname, 'oracle', 'encode_reference.py');
+const oracle = join(import.meta.dirname, '..', '..', 'src', 'tokenizer', 'oracle', 'encode_reference.py');
 
 /** One Python process for the whole batch; one result per input line. */
 export function referenceEncode(file: string, lines: string[], mode: 'train' | 'serve'): RefLine[] {
