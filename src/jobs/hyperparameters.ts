@@ -2,33 +2,32 @@
  * Hyperparameters: Mistral's fields with Mistral's defaults, Atelier's documented extensions (LoRA
  * rank, batch size), the OpenAI mapping, and the plan (steps, epochs) derived from real token counts.
  */
+import { z } from 'zod';
 
-/** What a job stores: the request's values, defaults filled, steps/epochs left as asked. */
-export type Hyperparameters = {
-  training_steps: number | null;
-  learning_rate: number;
-  weight_decay: number;
-  warmup_fraction: number;
-  epochs: number | null;
-  seq_len: number | null;
+/** What a job stores: the request's values, defaults filled, steps/epochs left as asked (parsed with it when read back). */
+export const hyperparametersSchema = z.object({
+  training_steps: z.number().nullable(),
+  learning_rate: z.number(),
+  weight_decay: z.number(),
+  warmup_fraction: z.number(),
+  epochs: z.number().nullable(),
+  seq_len: z.number().nullable(),
   /** Accepted for compatibility; fill-in-the-middle applies to pretraining text, not chat data, so it is not used. */
-  fim_ratio: number | null;
-  lora_rank: number;
-  batch_size: number;
-};
+  fim_ratio: z.number().nullable(),
+  lora_rank: z.number(),
+  batch_size: z.number(),
+});
+export type Hyperparameters = z.infer<typeof hyperparametersSchema>;
 
-/** Mistral's request fields (all optional/nullable) plus the extensions. */
-export type HyperparametersInput = {
-  training_steps?: number | null;
-  learning_rate?: number | null;
-  weight_decay?: number | null;
-  warmup_fraction?: number | null;
-  epochs?: number | null;
-  seq_len?: number | null;
-  fim_ratio?: number | null;
-  lora_rank?: number | null;
-  batch_size?: number | null;
-};
+/** Mistral's request fields (all optional/nullable) plus the extensions: the create request's `hyperparameters`. */
+export const hyperparametersInputSchema = z.object({
+  training_steps: z.int().positive().nullish(), learning_rate: z.number().positive().nullish(), weight_decay: z.number().min(0).nullish(),
+  warmup_fraction: z.number().min(0).max(1).nullish(), epochs: z.number().positive().nullish(), seq_len: z.int().min(16).nullish(),
+  fim_ratio: z.number().min(0).max(1).nullish().describe('accepted; not used (fill-in-the-middle applies to code pretraining, not chat data)'),
+  lora_rank: z.int().min(1).max(1024).nullish().describe('Atelier extension: LoRA rank (default 16)'),
+  batch_size: z.int().min(1).max(1024).nullish().describe('Atelier extension: sequences per step (default 1)'),
+});
+export type HyperparametersInput = z.infer<typeof hyperparametersInputSchema>;
 
 /** Mistral's defaults (SDK: learning_rate 1e-4; mistral-finetune: weight_decay 0.1, pct_start 0.05, LoRA rank 16). */
 export const hyperparameterDefaults = {
@@ -56,11 +55,10 @@ export function normalizeHyperparameters(input: HyperparametersInput = {}): Hype
   };
 }
 
-export type OpenAIHyperparametersInput = {
-  n_epochs?: 'auto' | number | null;
-  batch_size?: 'auto' | number | null;
-  learning_rate_multiplier?: 'auto' | number | null;
-};
+const auto = z.union([z.literal('auto'), z.number().positive()]).nullish();
+/** OpenAI's `hyperparameters` (and `method.supervised.hyperparameters`). */
+export const openAIHyperparametersInputSchema = z.object({ n_epochs: auto, batch_size: auto, learning_rate_multiplier: auto });
+export type OpenAIHyperparametersInput = z.infer<typeof openAIHyperparametersInputSchema>;
 
 /**
  * OpenAI → Mistral: n_epochs → epochs, batch_size → batch_size, learning_rate_multiplier × 1e-4 →

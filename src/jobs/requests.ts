@@ -1,37 +1,45 @@
 /**
- * Both dialects' create requests (already parsed by the route's zod schemas) turned into one
- * dialect-neutral job spec. OpenAI: training_file → one training file of weight 1, n_epochs /
+ * Both dialects' create requests: their zod schemas (the route parses with them; the types are
+ * inferred from them) and the dialect-neutral job spec they turn into. OpenAI: training_file → one training file of weight 1, n_epochs /
  * batch_size / learning_rate_multiplier mapped (hyperparameters.ts), auto_start true.
  */
-import { fromOpenAIHyperparameters, normalizeHyperparameters, type HyperparametersInput, type OpenAIHyperparametersInput } from './hyperparameters.ts';
+import { z } from 'zod';
+import { fromOpenAIHyperparameters, hyperparametersInputSchema, normalizeHyperparameters, openAIHyperparametersInputSchema } from './hyperparameters.ts';
 import { suffixPattern } from './model-id.ts';
 import { JobError, type JobSpec } from './service.ts';
 
-export type MistralCreateInput = {
-  model: string;
-  training_files?: { file_id: string; weight?: number | null }[] | null;
-  validation_files?: string[] | null;
-  suffix?: string | null;
-  integrations?: { type: 'wandb'; project: string; name?: string | null; api_key: string; run_name?: string | null }[] | null;
-  auto_start?: boolean | null;
-  invalid_sample_skip_percentage?: number | null;
-  job_type?: 'completion' | 'classifier' | null;
-  hyperparameters?: HyperparametersInput | null;
-  repositories?: { type: 'github'; name: string; owner: string; ref?: string | null; weight?: number | null; token: string }[] | null;
-  classifier_targets?: { name: string; labels: string[]; weight?: number | null; loss_function?: 'single_class' | 'multi_class' | null }[] | null;
-};
+const nullableNum = z.number().nullish();
+/** Mistral's create body (`POST /v1/fine_tuning/jobs`). */
+export const mistralCreateSchema = z.object({
+  model: z.string().min(1),
+  training_files: z.array(z.object({ file_id: z.string().min(1), weight: z.number().positive().nullish() })).nullish(),
+  validation_files: z.array(z.string().min(1)).nullish(),
+  suffix: z.string().nullish(),
+  integrations: z.array(z.object({ type: z.literal('wandb'), project: z.string().min(1), name: z.string().nullish(), api_key: z.string(), run_name: z.string().nullish() })).nullish(),
+  auto_start: z.boolean().nullish(),
+  invalid_sample_skip_percentage: z.number().min(0).max(100).nullish(),
+  job_type: z.enum(['completion', 'classifier']).nullish(),
+  hyperparameters: hyperparametersInputSchema.nullish(),
+  repositories: z.array(z.object({ type: z.literal('github'), name: z.string(), owner: z.string(), ref: z.string().nullish(), weight: nullableNum, token: z.string() })).nullish(),
+  classifier_targets: z.array(z.object({
+    name: z.string().min(1), labels: z.array(z.string()).min(1), weight: nullableNum, loss_function: z.enum(['single_class', 'multi_class']).nullish(),
+  })).nullish(),
+});
+export type MistralCreateInput = z.infer<typeof mistralCreateSchema>;
 
-export type OpenAICreateInput = {
-  model: string;
-  training_file: string;
-  validation_file?: string | null;
-  suffix?: string | null;
-  seed?: number | null;
-  metadata?: Record<string, string> | null;
-  hyperparameters?: OpenAIHyperparametersInput | null;
-  method?: { type: string; supervised?: { hyperparameters?: OpenAIHyperparametersInput | null } | null } | null;
-  integrations?: { type: 'wandb'; wandb: { project: string; name?: string | null; entity?: string | null; tags?: string[] | null } }[] | null;
-};
+/** OpenAI's create body (`training_file` instead of `training_files`). */
+export const openAICreateSchema = z.object({
+  model: z.string().min(1),
+  training_file: z.string().min(1),
+  validation_file: z.string().nullish(),
+  suffix: z.string().max(64).nullish(),
+  seed: z.int().nullish(),
+  metadata: z.record(z.string(), z.string()).nullish(),
+  hyperparameters: openAIHyperparametersInputSchema.nullish(),
+  method: z.object({ type: z.string(), supervised: z.object({ hyperparameters: openAIHyperparametersInputSchema.nullish() }).nullish() }).nullish(),
+  integrations: z.array(z.object({ type: z.literal('wandb'), wandb: z.object({ project: z.string(), name: z.string().nullish(), entity: z.string().nullish(), tags: z.array(z.string()).nullish() }) })).nullish(),
+});
+export type OpenAICreateInput = z.infer<typeof openAICreateSchema>;
 
 function checkSuffix(suffix: string | null | undefined): string | null {
   if (suffix === undefined || suffix === null || suffix === '') return null;

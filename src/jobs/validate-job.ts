@@ -13,7 +13,7 @@ import {
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
-import { planTraining, type Hyperparameters } from './hyperparameters.ts';
+import { hyperparametersSchema, planTraining } from './hyperparameters.ts';
 import { validateJobFiles, type JobFile, type ReportCache } from './validation.ts';
 
 const counters = new Map<string, Promise<TokenCounter>>();
@@ -82,7 +82,7 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
       cache: reportCache(store), tokenizerSha256: await tokenizerSha256(model.tokenizerPath),
     });
     if (!outcome.ok) return void (await fail('FAILED_VALIDATION', 'invalid_file', outcome.message, outcome.param));
-    const plan = planTraining(job.hyperparameters as Hyperparameters, outcome.dataTokens, model.maxSeqLen);
+    const plan = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);
     const device = settings.device === 'auto' ? ((await latestThroughputDevice(db, job.model)) ?? 'cpu') : deviceKind(settings.device);
     const measured = await getThroughput(db, job.model, device);
     const estimate = estimateJob({

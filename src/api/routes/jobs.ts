@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, JobsService, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
+  fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, JobsService, mistralCreateSchema as mistralCreate, openAICreateSchema as openAICreate, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
   toOpenAIEvent, toOpenAIJob, type Caller, type JobDetails, type JobErrorKind,
 } from '../../jobs/index.ts';
 import { hashApiKey, listJobCheckpoints, listJobEvents, type JobFilter, type JobRecord } from '../../store/index.ts';
@@ -15,42 +15,6 @@ import { dialectOf, type Dialect } from '../dialect.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
 import { decodeId, parse, queryBool, queryInt } from '../parse.ts';
 
-const nullableNum = z.number().nullish();
-const hyperparameters = z.object({
-  training_steps: z.int().positive().nullish(), learning_rate: z.number().positive().nullish(), weight_decay: z.number().min(0).nullish(),
-  warmup_fraction: z.number().min(0).max(1).nullish(), epochs: z.number().positive().nullish(), seq_len: z.int().min(16).nullish(),
-  fim_ratio: z.number().min(0).max(1).nullish().describe('accepted; not used (fill-in-the-middle applies to code pretraining, not chat data)'),
-  lora_rank: z.int().min(1).max(1024).nullish().describe('Atelier extension: LoRA rank (default 16)'),
-  batch_size: z.int().min(1).max(1024).nullish().describe('Atelier extension: sequences per step (default 1)'),
-});
-const mistralCreate = z.object({
-  model: z.string().min(1),
-  training_files: z.array(z.object({ file_id: z.string().min(1), weight: z.number().positive().nullish() })).nullish(),
-  validation_files: z.array(z.string().min(1)).nullish(),
-  suffix: z.string().nullish(),
-  integrations: z.array(z.object({ type: z.literal('wandb'), project: z.string().min(1), name: z.string().nullish(), api_key: z.string(), run_name: z.string().nullish() })).nullish(),
-  auto_start: z.boolean().nullish(),
-  invalid_sample_skip_percentage: z.number().min(0).max(100).nullish(),
-  job_type: z.enum(['completion', 'classifier']).nullish(),
-  hyperparameters: hyperparameters.nullish(),
-  repositories: z.array(z.object({ type: z.literal('github'), name: z.string(), owner: z.string(), ref: z.string().nullish(), weight: nullableNum, token: z.string() })).nullish(),
-  classifier_targets: z.array(z.object({
-    name: z.string().min(1), labels: z.array(z.string()).min(1), weight: nullableNum, loss_function: z.enum(['single_class', 'multi_class']).nullish(),
-  })).nullish(),
-});
-const auto = z.union([z.literal('auto'), z.number().positive()]).nullish();
-const openAIHyper = z.object({ n_epochs: auto, batch_size: auto, learning_rate_multiplier: auto });
-const openAICreate = z.object({
-  model: z.string().min(1),
-  training_file: z.string().min(1),
-  validation_file: z.string().nullish(),
-  suffix: z.string().max(64).nullish(),
-  seed: z.int().nullish(),
-  metadata: z.record(z.string(), z.string()).nullish(),
-  hyperparameters: openAIHyper.nullish(),
-  method: z.object({ type: z.string(), supervised: z.object({ hyperparameters: openAIHyper.nullish() }).nullish() }).nullish(),
-  integrations: z.array(z.object({ type: z.literal('wandb'), wandb: z.object({ project: z.string(), name: z.string().nullish(), entity: z.string().nullish(), tags: z.array(z.string()).nullish() }) })).nullish(),
-});
 const isoSeconds = z.iso.datetime({ offset: true }).transform((s) => Math.floor(Date.parse(s) / 1000));
 const listQuery = z.object({
   page: queryInt.pipe(z.int().min(0)).default(0),
