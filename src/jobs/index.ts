@@ -1,5 +1,5 @@
 /** src/jobs: the job state machine, both dialects' shapes, estimates, the queue, and the jobs service. */
-export * from './statuses.ts';
+export { activeStatuses, canTransition, isTerminal, jobStatuses, jobStatusSchema, toOpenAIStatus, type JobStatus, type OpenAIStatus } from '../store/index.ts';
 export * from './hyperparameters.ts';
 export * from './estimates.ts';
 export * from './model-id.ts';

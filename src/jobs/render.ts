@@ -5,7 +5,7 @@
  */
 import type { JobCheckpoint, JobEvent, JobRecord } from '../store/index.ts';
 import { hyperparameterDefaults } from './hyperparameters.ts';
-import { jobStatusSchema, toOpenAIStatus } from './statuses.ts';
+import { jobStatusSchema, toOpenAIStatus } from '../store/index.ts';
 
 type Json = Record<string, unknown>;
 

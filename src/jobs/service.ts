@@ -12,7 +12,7 @@ import {
 } from '../store/index.ts';
 import { listBaseModelIds } from '../models/index.ts';
 import { queueStartTimes } from './queue.ts';
-import { activeStatuses, isTerminal, jobStatusSchema } from './statuses.ts';
+import { activeStatuses, isTerminal, jobStatusSchema } from '../store/index.ts';
 import { validateNewJob } from './validate-job.ts';
 
 export type JobErrorKind = 'job_not_found' | 'duplicate_job' | 'job_wrong_state' | 'unknown_model' | 'job_file_not_found' | 'invalid_job';
