@@ -1,6 +1,7 @@
 /**
  * The job state machine: Mistral's ten statuses (reference/mistral-api.md §2.5), the transitions
- * Atelier allows, and how each status reads in the OpenAI dialect (§7).
+ * Atelier allows (transitionJob refuses any other), the status lists the queries use (derived from
+ * the enum, not written as SQL literals), and how each status reads in the OpenAI dialect (§7).
  */
 import { z } from 'zod';
 
@@ -22,13 +23,26 @@ export type JobStatus = z.infer<typeof jobStatusSchema>;
 
 const terminalStatuses: readonly JobStatus[] = ['SUCCESS', 'FAILED', 'FAILED_VALIDATION', 'CANCELLED'];
 
+/** The path of a job that succeeds; the lists below are its prefixes. */
+const happyPath: readonly JobStatus[] = ['QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'RUNNING', 'SUCCESS'];
+const before = (status: JobStatus): readonly JobStatus[] => happyPath.slice(0, happyPath.indexOf(status));
+
 /** Statuses in which an identical job counts as a duplicate (409 on create). */
-export const activeStatuses: readonly JobStatus[] = ['QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'RUNNING'];
+export const activeStatuses: readonly JobStatus[] = before('SUCCESS');
+/** Statuses whose validation has not finished (resumed when the server starts). */
+export const unvalidatedStatuses: readonly JobStatus[] = before('VALIDATED');
+/** Statuses in which a start request is recorded (the job has not run yet). */
+export const startableStatuses: readonly JobStatus[] = before('RUNNING');
+/** Statuses of a job a worker holds (claimed again when its heartbeat stops). */
+export const heldStatuses: readonly JobStatus[] = ['RUNNING', 'CANCELLATION_REQUESTED'];
+/** Every status that is not terminal: jobs waiting for or holding a device. */
+export const openStatuses: readonly JobStatus[] = jobStatuses.filter((s) => !terminalStatuses.includes(s));
 
 const transitions: Record<JobStatus, readonly JobStatus[]> = {
   QUEUED: ['STARTED', 'CANCELLATION_REQUESTED'],
   STARTED: ['VALIDATING', 'FAILED', 'CANCELLATION_REQUESTED'],
-  VALIDATING: ['VALIDATED', 'FAILED_VALIDATION', 'FAILED', 'CANCELLATION_REQUESTED'],
+  // VALIDATING -> VALIDATING: validation interrupted by a restart starts over (a new status event).
+  VALIDATING: ['VALIDATING', 'VALIDATED', 'FAILED_VALIDATION', 'FAILED', 'CANCELLATION_REQUESTED'],
   VALIDATED: ['RUNNING', 'CANCELLATION_REQUESTED'],
   RUNNING: ['SUCCESS', 'FAILED', 'CANCELLATION_REQUESTED'],
   CANCELLATION_REQUESTED: ['CANCELLED', 'FAILED'],
@@ -41,6 +55,13 @@ const transitions: Record<JobStatus, readonly JobStatus[]> = {
 /** True when a job may move from `from` to `to`. */
 export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return transitions[from].includes(to);
+}
+
+/** A move the state table does not allow (a bug in the caller, not a race: races return null). */
+export class IllegalTransitionError extends Error {
+  constructor(readonly from: JobStatus, readonly to: JobStatus) {
+    super(`a job may not move from ${from} to ${to}`);
+  }
 }
 
 /** True for SUCCESS, FAILED, FAILED_VALIDATION and CANCELLED. */

@@ -5,7 +5,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { pgSkipReason } from '../../test/helpers/postgres.ts';
 import {
   claimJob, ensureWorkspace, getThroughput, heartbeatJob, insertJob, listJobEvents, listJobs,
-  recordThroughput, transitionJob, type NewJob, type Store,
+  getJob, IllegalTransitionError, recordThroughput, transitionJob, type JobStatus, type NewJob, type Store,
 } from './index.ts';
 import { postgresLocations, sqliteLocations, type MakeLocation } from '../../test/helpers/store-suite.ts';
 
@@ -36,7 +36,7 @@ async function validatedJobs(store: Store, count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const j = await insertJob(store.db, newJob(ws.id, i));
-    for (const [from, to] of [['QUEUED', 'STARTED'], ['STARTED', 'VALIDATING'], ['VALIDATING', 'VALIDATED']]) {
+    for (const [from, to] of [['QUEUED', 'STARTED'], ['STARTED', 'VALIDATING'], ['VALIDATING', 'VALIDATED']] satisfies [JobStatus, JobStatus][]) {
       assert.ok(await transitionJob(store.db, j.id, [from], to));
     }
     ids.push(j.id);
@@ -97,6 +97,25 @@ function suite(name: string, make: MakeLocation, skip: string | false): void {
       assert.ok(events.every((e) => e.name === 'status-updated'));
       assert.equal(await transitionJob(store.db, id!, ['QUEUED'], 'STARTED'), null, 'a guarded transition from a stale status does nothing');
       assert.equal((await listJobEvents(store.db, id!)).length, 4);
+    });
+
+    it('a move the state table forbids is refused before touching the row', async (t) => {
+      const { store } = await location(t, make);
+      const [id] = await validatedJobs(store, 1);
+      await assert.rejects(transitionJob(store.db, id!, ['VALIDATED'], 'SUCCESS'), (err: unknown) => err instanceof IllegalTransitionError && err.from === 'VALIDATED');
+      await assert.rejects(transitionJob(store.db, id!, ['RUNNING', 'SUCCESS'], 'FAILED'), IllegalTransitionError);
+      assert.equal((await listJobEvents(store.db, id!)).length, 4, 'no event was written');
+      const claimed = await claimJob(store.db, 'w1', Date.now(), 0);
+      assert.equal(claimed?.status, 'RUNNING');
+    });
+
+    it('JSON columns are parsed with their schema when read', async (t) => {
+      const { store } = await location(t, make);
+      const [id] = await validatedJobs(store, 1);
+      const ws = (await ensureWorkspace(store.db, 'default')).id;
+      assert.deepEqual((await getJob(store.db, ws, id!))?.trainingFiles, [{ file_id: 'f0', weight: 1 }]);
+      await store.db.run('UPDATE jobs SET training_files = $2 WHERE id = $1', [id!, JSON.stringify([{ file_id: 7 }])]);
+      await assert.rejects(getJob(store.db, ws, id!), /file_id/);
     });
 
     it('lists filter by model, status, suffix, wandb and metadata, and page', async (t) => {

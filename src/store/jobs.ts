@@ -2,10 +2,34 @@
  * The `jobs`, `job_events`, `job_checkpoints` and `throughput` tables: fine-tuning jobs, their
  * history, and the measured training speed per (base model, device kind). Every status change is
  * guarded by the status it leaves (and, once a worker holds the job, by `locked_by`), so two
- * processes can never both move a job.
+ * processes can never both move a job, and checked against the state table (job-statuses.ts).
+ * JSON columns are parsed with the zod schemas below when read; those schemas are their types.
  */
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { Db, SqlValue } from './db.ts';
+import {
+  canTransition, heldStatuses, IllegalTransitionError, jobStatusSchema, openStatuses, startableStatuses, unvalidatedStatuses, type JobStatus,
+} from './job-statuses.ts';
+
+const record = z.record(z.string(), z.unknown());
+/** The JSON columns of `jobs`, as stored. */
+const jobColumns = {
+  trainingFiles: z.array(z.object({ file_id: z.string(), weight: z.number() })),
+  validationFiles: z.array(z.string()),
+  hyperparameters: record,
+  integrations: z.array(record),
+  repositories: z.array(record),
+  classifierTargets: z.array(record).nullable(),
+  userMetadata: z.record(z.string(), z.string()),
+  estimate: record.nullable(),
+  plan: record.nullable(),
+  error: z.object({ code: z.string(), message: z.string(), param: z.string().nullable() }).nullable(),
+};
+const eventColumns = { level: z.enum(['info', 'warn', 'error']), data: record.nullable() };
+const metricValue = z.number().nullable().default(null);
+const checkpointMetrics = z.object({ train_loss: metricValue, valid_loss: metricValue, valid_mean_token_accuracy: metricValue }).loose();
+type Column<K extends keyof typeof jobColumns> = z.infer<(typeof jobColumns)[K]>;
 
 export type JobRecord = {
   id: string;
@@ -14,25 +38,25 @@ export type JobRecord = {
   dialect: 'mistral' | 'openai';
   jobType: 'completion' | 'classifier';
   model: string;
-  status: string;
+  status: JobStatus;
   autoStart: boolean;
   startRequested: boolean;
-  trainingFiles: { file_id: string; weight: number }[];
-  validationFiles: string[];
-  hyperparameters: Record<string, unknown>;
+  trainingFiles: Column<'trainingFiles'>;
+  validationFiles: Column<'validationFiles'>;
+  hyperparameters: Column<'hyperparameters'>;
   suffix: string | null;
-  integrations: Record<string, unknown>[];
-  repositories: Record<string, unknown>[];
-  classifierTargets: Record<string, unknown>[] | null;
-  userMetadata: Record<string, string>;
+  integrations: Column<'integrations'>;
+  repositories: Column<'repositories'>;
+  classifierTargets: Column<'classifierTargets'>;
+  userMetadata: Column<'userMetadata'>;
   invalidSampleSkipPercentage: number;
   seed: number | null;
   dedupeKey: string;
-  estimate: Record<string, unknown> | null;
-  plan: Record<string, unknown> | null;
+  estimate: Column<'estimate'>;
+  plan: Column<'plan'>;
   fineTunedModel: string | null;
   trainedTokens: number | null;
-  error: { code: string; message: string; param: string | null } | null;
+  error: Column<'error'>;
   device: string | null;
   attempts: number;
   lockedBy: string | null;
@@ -55,9 +79,12 @@ export type NewJob = Pick<
 type JobRow = Record<string, unknown>;
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
-function parse<T>(v: unknown, fallback: T): T {
-  return typeof v === 'string' ? (JSON.parse(v) as T) : fallback;
+/** A JSON column read back: parsed with its schema (a row that does not match throws), or `fallback` when NULL. */
+function parse<S extends z.ZodType>(schema: S, v: unknown, fallback: z.infer<S>): z.infer<S> {
+  return typeof v === 'string' ? schema.parse(JSON.parse(v)) : fallback;
 }
+/** `$first, $first+1, ...`: one placeholder per value of a list. */
+const marks = (values: readonly unknown[], first: number): string => values.map((_, i) => `$${first + i}`).join(', ');
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
@@ -69,25 +96,25 @@ function toJob(r: JobRow): JobRecord {
     dialect: r.dialect === 'openai' ? 'openai' : 'mistral',
     jobType: r.job_type === 'classifier' ? 'classifier' : 'completion',
     model: String(r.model),
-    status: String(r.status),
+    status: jobStatusSchema.parse(r.status),
     autoStart: Number(r.auto_start) === 1,
     startRequested: Number(r.start_requested) === 1,
-    trainingFiles: parse(r.training_files, []),
-    validationFiles: parse(r.validation_files, []),
-    hyperparameters: parse(r.hyperparameters, {}),
+    trainingFiles: parse(jobColumns.trainingFiles, r.training_files, []),
+    validationFiles: parse(jobColumns.validationFiles, r.validation_files, []),
+    hyperparameters: parse(jobColumns.hyperparameters, r.hyperparameters, {}),
     suffix: str(r.suffix),
-    integrations: parse(r.integrations, []),
-    repositories: parse(r.repositories, []),
-    classifierTargets: parse(r.classifier_targets, null),
-    userMetadata: parse(r.user_metadata, {}),
+    integrations: parse(jobColumns.integrations, r.integrations, []),
+    repositories: parse(jobColumns.repositories, r.repositories, []),
+    classifierTargets: parse(jobColumns.classifierTargets, r.classifier_targets, null),
+    userMetadata: parse(jobColumns.userMetadata, r.user_metadata, {}),
     invalidSampleSkipPercentage: Number(r.invalid_sample_skip_percentage),
     seed: num(r.seed),
     dedupeKey: String(r.dedupe_key),
-    estimate: parse(r.estimate, null),
-    plan: parse(r.plan, null),
+    estimate: parse(jobColumns.estimate, r.estimate, null),
+    plan: parse(jobColumns.plan, r.plan, null),
     fineTunedModel: str(r.fine_tuned_model),
     trainedTokens: num(r.trained_tokens),
-    error: parse(r.error, null),
+    error: parse(jobColumns.error, r.error, null),
     device: str(r.device),
     attempts: Number(r.attempts),
     lockedBy: str(r.locked_by),
@@ -144,7 +171,7 @@ export async function getJobById(db: Db, id: string): Promise<JobRecord | null> 
 }
 
 /** The newest job of the workspace with this dedupe key in one of `statuses`, or null. */
-export async function findJobByDedupeKey(db: Db, workspaceId: string, dedupeKey: string, statuses: readonly string[]): Promise<JobRecord | null> {
+export async function findJobByDedupeKey(db: Db, workspaceId: string, dedupeKey: string, statuses: readonly JobStatus[]): Promise<JobRecord | null> {
   const marks = statuses.map((_, i) => `$${i + 3}`).join(', ');
   const r = await db.one(
     `SELECT * FROM jobs WHERE workspace_id = $1 AND dedupe_key = $2 AND status IN (${marks}) ORDER BY created_ms DESC LIMIT 1`,
@@ -205,10 +232,10 @@ export type JobPatch = Partial<{
   releaseLock: boolean;
 }>;
 
-export type EventInput = { name: string; level: 'info' | 'warn' | 'error'; message: string; data: Record<string, unknown> | null };
+export type EventInput = { name: string; level: z.infer<typeof eventColumns.level>; message: string; data: z.infer<typeof eventColumns.data> };
 
 /** The `status-updated` event of a status change (Mistral's name and data). */
-function statusEvent(status: string, extra: Record<string, unknown> = {}, level: EventInput['level'] = 'info'): EventInput {
+function statusEvent(status: JobStatus, extra: Record<string, unknown> = {}, level: EventInput['level'] = 'info'): EventInput {
   const message = typeof extra.error === 'object' && extra.error !== null && 'message' in extra.error ? `${status}: ${String(extra.error.message)}` : `Job status: ${status}`;
   return { name: 'status-updated', level, message, data: { status, ...extra } };
 }
@@ -216,15 +243,18 @@ function statusEvent(status: string, extra: Record<string, unknown> = {}, level:
 /**
  * Moves a job from one of `from` to `to` (and applies `patch`) in one transaction with its status
  * event. With `lockedBy`, only the worker holding the job may move it. Returns the updated job, or
- * null when the job was not in a `from` status (or not held by that worker).
+ * null when the job was not in a `from` status (or not held by that worker). Throws
+ * IllegalTransitionError when the state table forbids a move from one of `from` to `to`.
  */
 export async function transitionJob(
   db: Db,
   id: string,
-  from: readonly string[],
-  to: string,
+  from: readonly JobStatus[],
+  to: JobStatus,
   opts: { patch?: JobPatch; lockedBy?: string; eventData?: Record<string, unknown>; level?: EventInput['level'] } = {},
 ): Promise<JobRecord | null> {
+  const illegal = from.find((s) => !canTransition(s, to));
+  if (illegal !== undefined) throw new IllegalTransitionError(illegal, to);
   const p = opts.patch ?? {};
   const now = nowSeconds();
   const sets = ['status = $2', 'modified_at = $3'];
@@ -262,8 +292,8 @@ export async function transitionJob(
 export async function requestStart(db: Db, workspaceId: string, id: string): Promise<JobRecord | null> {
   const r = await db.one(
     `UPDATE jobs SET start_requested = 1, modified_at = $3 WHERE id = $1 AND workspace_id = $2
-       AND status IN ('QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED') RETURNING *`,
-    [id, workspaceId, nowSeconds()],
+       AND status IN (${marks(startableStatuses, 4)}) RETURNING *`,
+    [id, workspaceId, nowSeconds(), ...startableStatuses],
   );
   return r ? toJob(r) : null;
 }
@@ -286,8 +316,8 @@ export async function listJobEvents(db: Db, jobId: string, opts: { names?: strin
   const rows = await db.query('SELECT * FROM job_events WHERE job_id = $1 ORDER BY seq DESC', [jobId]);
   const events = rows
     .map((r) => ({
-      id: String(r.id), seq: Number(r.seq), name: String(r.name), level: String(r.level) as EventInput['level'],
-      message: String(r.message), data: parse<Record<string, unknown> | null>(r.data, null), createdAt: Number(r.created_at),
+      id: String(r.id), seq: Number(r.seq), name: String(r.name), level: eventColumns.level.parse(r.level),
+      message: String(r.message), data: parse(eventColumns.data, r.data, null), createdAt: Number(r.created_at),
     }))
     .filter((e) => !opts.names || opts.names.includes(e.name));
   const start = opts.after ? events.findIndex((e) => e.id === opts.after) + 1 : 0;
@@ -317,7 +347,7 @@ export async function listJobCheckpoints(db: Db, jobId: string): Promise<JobChec
   const rows = await db.query('SELECT * FROM job_checkpoints WHERE job_id = $1 ORDER BY step_number DESC', [jobId]);
   return rows.map((r) => ({
     id: String(r.id), jobId: String(r.job_id), stepNumber: Number(r.step_number),
-    metrics: parse(r.metrics, { train_loss: null, valid_loss: null, valid_mean_token_accuracy: null }),
+    metrics: parse(checkpointMetrics, r.metrics, { train_loss: null, valid_loss: null, valid_mean_token_accuracy: null }),
     path: String(r.path), createdAt: Number(r.created_at),
   }));
 }
@@ -336,14 +366,15 @@ export async function claimJob(
   staleBeforeMs: number,
   jobTypes: readonly string[] = ['completion', 'classifier'],
 ): Promise<JobRecord | null> {
-  const types = jobTypes.map((_, i) => `$${i + 5}`).join(', ');
+  const types = marks(jobTypes, 6);
+  const held = marks(heldStatuses, 6 + jobTypes.length);
   return db.transaction(async (tx) => {
     const r = await tx.one(
       `WITH next AS (
          SELECT id FROM jobs
          WHERE job_type IN (${types}) AND (
-               (status = 'VALIDATED' AND start_requested = 1)
-            OR (status IN ('RUNNING', 'CANCELLATION_REQUESTED') AND (heartbeat_ms IS NULL OR heartbeat_ms < $3)))
+               (status = $5 AND start_requested = 1)
+            OR (status IN (${held}) AND (heartbeat_ms IS NULL OR heartbeat_ms < $3)))
          ORDER BY created_ms, id
          LIMIT 1 ${tx.skipLocked}
        )
@@ -351,7 +382,7 @@ export async function claimJob(
          started_at = COALESCE(started_at, $4)
        WHERE id IN (SELECT id FROM next)
        RETURNING *`,
-      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000), ...jobTypes],
+      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000), 'VALIDATED' satisfies JobStatus, ...jobTypes, ...heldStatuses],
     );
     if (!r) return null;
     const job = toJob(r);
@@ -361,9 +392,9 @@ export async function claimJob(
 }
 
 /** Touches the worker's heartbeat; false when the job is no longer held by this worker. */
-export async function heartbeatJob(db: Db, id: string, workerId: string): Promise<{ held: boolean; status: string | null }> {
+export async function heartbeatJob(db: Db, id: string, workerId: string): Promise<{ held: boolean; status: JobStatus | null }> {
   const r = await db.one<{ status: string }>('UPDATE jobs SET heartbeat_ms = $3 WHERE id = $1 AND locked_by = $2 RETURNING status', [id, workerId, Date.now()]);
-  return { held: r !== undefined, status: r?.status ?? null };
+  return { held: r !== undefined, status: r ? jobStatusSchema.parse(r.status) : null };
 }
 
 /** Sets the device and trained tokens reported by the trainer, if this worker holds the job. */
@@ -376,15 +407,13 @@ export async function updateJobProgress(db: Db, id: string, workerId: string, p:
 
 /** Jobs waiting for or holding a device, oldest first (the queue estimates start times from it). */
 export async function listQueuedJobs(db: Db): Promise<JobRecord[]> {
-  const rows = await db.query(
-    `SELECT * FROM jobs WHERE status IN ('QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'RUNNING', 'CANCELLATION_REQUESTED') ORDER BY created_ms, id`,
-  );
+  const rows = await db.query(`SELECT * FROM jobs WHERE status IN (${marks(openStatuses, 1)}) ORDER BY created_ms, id`, [...openStatuses]);
   return rows.map(toJob);
 }
 
 /** Jobs whose validation was interrupted (the server stopped mid-way), oldest first. */
 export async function listUnvalidatedJobs(db: Db): Promise<JobRecord[]> {
-  const rows = await db.query(`SELECT * FROM jobs WHERE status IN ('QUEUED', 'STARTED', 'VALIDATING') ORDER BY created_ms, id`);
+  const rows = await db.query(`SELECT * FROM jobs WHERE status IN (${marks(unvalidatedStatuses, 1)}) ORDER BY created_ms, id`, [...unvalidatedStatuses]);
   return rows.map(toJob);
 }
 
