@@ -3,13 +3,11 @@
  * the estimate) or FAILED_VALIDATION (file, line and what to change). Each step is guarded by the
  * status it leaves, so a cancel in between simply wins.
  */
-import { loadTokenCounter, type ClassifierTarget, type TokenCounter } from '../data/index.ts';
+import { loadTokenCounter, sha256File, type ClassifierTarget, type TokenCounter } from '../data/index.ts';
 import type { Settings } from '../settings/index.ts';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { FileReport } from '../data/index.ts';
 import {
-  getDatasetReport, getFile, getJobById, getThroughput, latestThroughputDevice, putDatasetReport, transitionJob, type JobRecord, type Store,
+  getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, transitionJob, type JobRecord, type Store,
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
@@ -28,22 +26,6 @@ function tokenCounter(tokenizerPath: string): Promise<TokenCounter> {
   return c;
 }
 
-const tokenizerHashes = new Map<string, Promise<string>>();
-
-/** sha256 of a tokenizer file, computed once per path and process (the tekken file is 15 MB). */
-function tokenizerSha256(file: string): Promise<string> {
-  let h = tokenizerHashes.get(file);
-  if (!h) {
-    h = new Promise<string>((resolve, reject) => {
-      const hash = createHash('sha256');
-      createReadStream(file).on('data', (d) => hash.update(d)).once('error', reject).once('end', () => resolve(hash.digest('hex')));
-    });
-    tokenizerHashes.set(file, h);
-    h.catch(() => tokenizerHashes.delete(file));
-  }
-  return h;
-}
-
 /** Reports kept in the database, so jobs over the same bytes and tokenizer never validate again. */
 function reportCache(store: Store): ReportCache {
   return {
@@ -57,10 +39,8 @@ async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
   const wanted = [...job.trainingFiles.map((f) => ({ id: f.file_id, role: 'training' as const })), ...job.validationFiles.map((id) => ({ id, role: 'validation' as const }))];
   const out: JobFile[] = [];
   for (const w of wanted) {
-    const file = await getFile(store.db, job.workspaceId, w.id);
-    const local = file ? store.blobs.localPath(file.blobKey) : null;
-    if (!file || !local) throw new Error(`file ${w.id} of job ${job.id} is missing or not on this machine's disk`);
-    out.push({ fileId: w.id, filename: file.filename, path: local, role: w.role, sha256: file.sha256 });
+    const { file, path } = await localFile(store, job.workspaceId, w.id);
+    out.push({ fileId: w.id, filename: file.filename, path, role: w.role, sha256: file.sha256 });
   }
   return out;
 }
@@ -79,7 +59,7 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
     const outcome = await validateJobFiles(await jobFiles(store, job), {
       count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
       classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,
-      cache: reportCache(store), tokenizerSha256: await tokenizerSha256(model.tokenizerPath),
+      cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath),
     });
     if (!outcome.ok) return void (await fail('FAILED_VALIDATION', 'invalid_file', outcome.message, outcome.param));
     const plan = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);

@@ -35,6 +35,7 @@ export * from './jobs.ts';
 export * from './models.ts';
 export * from './dataset-reports.ts';
 export * from './job-statuses.ts';
+export { localFile } from './file-paths.ts';
 export { loadOrCreateSecret } from './secrets.ts';
 
 /** An open store: the database (migrated) and the blob storage. */

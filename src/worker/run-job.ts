@@ -9,7 +9,7 @@ import path from 'node:path';
 import { deviceKind, fineTunedModelId } from '../jobs/index.ts';
 import type { Settings } from '../settings/index.ts';
 import {
-  addCheckpoint, appendEvent, createFineTunedModel, getFile, heartbeatJob, recordThroughput, releaseJob, transitionJob, updateJobProgress,
+  addCheckpoint, appendEvent, createFineTunedModel, heartbeatJob, localFile, recordThroughput, releaseJob, transitionJob, updateJobProgress,
   type JobRecord, type Store,
 } from '../store/index.ts';
 import { resolveBaseModel, resolvePython, type BaseModel } from '../models/index.ts';
@@ -44,9 +44,7 @@ type Run = {
 async function prepareShards(ctx: WorkerContext, job: JobRecord, model: BaseModel): Promise<{ train: { shard: string; weight: number }[]; valid: string[] }> {
   const ensure = job.jobType === 'classifier' ? classifierShardWriter(job) : ensureShard;
   const shard = async (fileId: string) => {
-    const file = await getFile(ctx.store.db, job.workspaceId, fileId);
-    const local = file ? ctx.store.blobs.localPath(file.blobKey) : null;
-    if (!file || !local) throw new Error(`file ${fileId} is missing or not on this worker's disk (share the data dir or blob store)`);
+    const { file, path: local } = await localFile(ctx.store, job.workspaceId, fileId);
     return (await ensure({ dataDir: ctx.settings.dataDir, sourcePath: local, sourceSha256: file.sha256, tokenizerPath: model.tokenizerPath })).dir;
   };
   const train = [];

@@ -9,24 +9,14 @@ import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { iterateValidSamples } from '../data/index.ts';
+import { iterateValidSamples, sha256File } from '../data/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 
 const shardFormat = 'atelier-shard-v1';
 /** The mask policy Atelier trains with: the tokenizer's default (every assistant turn of weight 1). */
 const defaultMaskPolicy = 'default';
 
-const fileHashes = new Map<string, Promise<string>>();
-
-/** sha256 of a file's bytes (cached per path for this process: tokenizer files do not change). */
-export function sha256File(file: string): Promise<string> {
-  let h = fileHashes.get(file);
-  if (!h) {
-    h = readFile(file).then((b) => createHash('sha256').update(b).digest('hex'));
-    fileHashes.set(file, h);
-  }
-  return h;
-}
+export { sha256File } from '../data/index.ts';
 
 /** The cache key of a shard. */
 export function shardKey(sourceSha256: string, tokenizerSha256: string, policy = defaultMaskPolicy): string {
