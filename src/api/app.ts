@@ -8,6 +8,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { FileTooLargeError } from '../store/index.ts';
 import { authHook } from './auth.ts';
+import { composeServices } from './compose.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
 import { OpenApiRegistry } from './openapi.ts';
@@ -65,6 +66,7 @@ export async function buildApp(ctx: ApiContext, opts: BuildOptions = {}): Promis
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
   });
   app.decorate('atelier', ctx);
+  app.decorate('services', composeServices(app, ctx));
   const openapi = new OpenApiRegistry();
   app.decorate('openapi', openapi);
   // null until the auth hook sets it (Fastify forbids a shared object as the initial value).

@@ -6,6 +6,7 @@
 import type { ZodType } from 'zod';
 import type { Settings } from '../settings/index.ts';
 import type { FileRecord, Store } from '../store/index.ts';
+import type { Services } from './compose.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import type { UrlSigner } from './signing.ts';
 
@@ -42,6 +43,8 @@ export type RouteDocs = {
 declare module 'fastify' {
   interface FastifyInstance {
     atelier: ApiContext;
+    /** Services and process pools built once by the composition root (compose.ts). */
+    services: Services;
     openapi: OpenApiRegistry;
   }
   interface FastifyRequest {

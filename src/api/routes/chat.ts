@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, EnginePool, newCompletionMeta,
+  ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, newCompletionMeta,
   normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
 import { findModel } from '../../models/index.ts';
@@ -64,22 +64,30 @@ function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean)
   endEventStream(res, false);
 }
 
+/** A completion as one JSON reply. */
+async function sendCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget): Promise<FastifyReply> {
+  try {
+    const result = await completeChat(params, target);
+    return reply.type('application/json; charset=utf-8').send(renderCompletion(newCompletionMeta(params.model), result));
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
 export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.atelier;
-  const pool = new EnginePool(ctx.settings);
-  app.addHook('onClose', () => pool.close());
+  const pool = app.services.engines;
+
+  /** The engine, tokenizer and adapter that serve `model` for this workspace (404 when it names no model). */
+  async function resolveTarget(workspaceId: string, model: string): Promise<ChatTarget> {
+    const found = await findModel(ctx.store.db, ctx.settings, workspaceId, model);
+    if (!found) throw new ApiError('model_not_found', { id: model }, { param: 'model' });
+    return found.kind === 'base' ? pool.target(found.id, null) : pool.target(found.model.baseModel, found.model.adapterDir);
+  }
 
   app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));
-    const found = await findModel(ctx.store.db, ctx.settings, request.workspace.id, params.model);
-    if (!found) throw new ApiError('model_not_found', { id: params.model }, { param: 'model' });
-    const target = found.kind === 'base' ? await pool.target(found.id, null) : await pool.target(found.model.baseModel, found.model.adapterDir);
-    if (params.stream) return streamCompletion(reply, params, target, params.model);
-    try {
-      const result = await completeChat(params, target);
-      return reply.type('application/json; charset=utf-8').send(renderCompletion(newCompletionMeta(params.model), result));
-    } catch (err) {
-      throw toApiError(err);
-    }
+    const target = await resolveTarget(request.workspace.id, params.model);
+    return params.stream ? streamCompletion(reply, params, target, params.model) : sendCompletion(reply, params, target);
   });
 }

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  chatClassificationInputs, chatClassificationSchema, chatModerationInputs, chatModerationSchema, ClassifierInputError, ClassifierPool,
+  chatClassificationInputs, chatClassificationSchema, chatModerationInputs, chatModerationSchema, ClassifierInputError,
   classifierTargetsOf, classifyInputs, EngineFailure, renderClassification, renderModeration, textClassificationSchema, textInputs,
   type ClassifierInputs,
 } from '../../serving/index.ts';
@@ -27,8 +27,7 @@ function toApiError(err: unknown): unknown {
 
 export default async function classifierRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.atelier;
-  const pool = new ClassifierPool(ctx.settings);
-  app.addHook('onClose', () => pool.close());
+  const pool = app.services.classifiers;
 
   /** The caller's fine-tuned classifier named `id` and its scores for `inputs`. */
   async function classify(request: FastifyRequest, id: string, inputs: () => ClassifierInputs): Promise<{ model: FineTunedModelRecord; scores: Awaited<ReturnType<typeof classifyInputs>> }> {

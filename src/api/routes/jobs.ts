@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, JobsService, mistralCreateSchema as mistralCreate, openAICreateSchema as openAICreate, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
+  fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, mistralCreateSchema as mistralCreate, openAICreateSchema as openAICreate, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
   toOpenAIEvent, toOpenAIJob, type Caller, type JobDetails, type JobErrorKind,
 } from '../../jobs/index.ts';
 import { hashApiKey, listJobCheckpoints, listJobEvents, type JobFilter, type JobRecord } from '../../store/index.ts';
@@ -80,9 +80,7 @@ function renderJob(dialect: Dialect, job: JobRecord, startTime: number | null): 
 
 export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.atelier;
-  const jobs = new JobsService(ctx.store, ctx.settings, (m) => app.log.error(m));
-  app.addHook('onReady', () => jobs.resumeValidations());
-  app.addHook('onClose', () => jobs.drain());
+  const jobs = app.services.jobs;
   const tags = ['fine-tuning'];
 
   app.post('/v1/fine_tuning/jobs', { config: { docs: { summary: 'Create a fine-tuning job (Mistral or OpenAI body)', tags, body: mistralCreate, response: jobObject } } }, async (request) => {

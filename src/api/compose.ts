@@ -1,0 +1,33 @@
+/**
+ * The server's composition root: the services and process pools the routes share, built once per
+ * app (never inside a route file) and stopped when the app closes. Routes reach them as
+ * `app.services`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { JobsService } from '../jobs/index.ts';
+import { ClassifierPool, EnginePool } from '../serving/index.ts';
+import type { ApiContext } from './context.ts';
+
+export type Services = {
+  /** Job lifecycle (create, validate, cancel, ...). */
+  jobs: JobsService;
+  /** One generation engine process per base model, started on first use. */
+  engines: EnginePool;
+  /** One classification engine process per base model, started on first use. */
+  classifiers: ClassifierPool;
+};
+
+/** Builds the services for an app and ties their start (resumed validations) and stop to it. */
+export function composeServices(app: FastifyInstance, ctx: ApiContext): Services {
+  const services: Services = {
+    jobs: new JobsService(ctx.store, ctx.settings, (m) => app.log.error(m)),
+    engines: new EnginePool(ctx.settings),
+    classifiers: new ClassifierPool(ctx.settings),
+  };
+  app.addHook('onReady', () => services.jobs.resumeValidations());
+  app.addHook('onClose', async () => {
+    await services.jobs.drain();
+    await Promise.all([services.engines.close(), services.classifiers.close()]);
+  });
+  return services;
+}
