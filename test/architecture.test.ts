@@ -1,30 +1,28 @@
 /**
  * The import graph of src/: no cycles, and between parts only the arrows listed in
  * scripts/architecture-parts.json (rules in .dependency-cruiser.cjs), each part entered through its
- * index.ts. A new cycle or a forbidden arrow fails here with the offending files.
+ * index.ts. A new cycle or a forbidden arrow fails here with the offending files, and so does a
+ * stale picture in docs/architecture.md (scripts/architecture-graph.ts redraws it).
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { cruise, type ICruiseResult } from 'dependency-cruiser';
-import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
-import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
+import type { ICruiseResult } from 'dependency-cruiser';
+import { allowedImports, cruiseSrc, docPath, partArrows, renderBlock, repoRoot as root, withBlock } from '../scripts/architecture-graph.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
-const parts = JSON.parse(readFileSync(path.join(root, 'scripts', 'architecture-parts.json'), 'utf8')) as Record<string, string[]>;
+const parts = allowedImports();
 
-async function violations(baseDir: string): Promise<{ rule: string; from: string; to: string }[]> {
-  const options = await extractDepcruiseOptions(path.join(root, '.dependency-cruiser.cjs'));
-  const tsConfig = extractTSConfig(path.join(root, 'tsconfig.json'));
-  const { output } = await cruise(['src'], { ...options, validate: true, baseDir }, undefined, { tsConfig });
-  const result = output as ICruiseResult;
+function violations(result: ICruiseResult): { rule: string; from: string; to: string }[] {
   return result.summary.violations.map((v) => ({ rule: v.rule.name, from: v.from, to: [v.to, ...(v.cycle ?? []).map((c) => c.name)].join(' -> ') }));
 }
 
+let cruised: Promise<ICruiseResult> | null = null;
+const srcGraph = () => (cruised ??= cruiseSrc());
+
 test('src/ has no import cycle and no arrow outside the parts table', async () => {
-  const found = await violations(root);
+  const found = violations(await srcGraph());
   assert.deepEqual(found, [], `dependency-cruiser found:\n${found.map((v) => `${v.rule}: ${v.from} -> ${v.to}`).join('\n')}`);
 });
 
@@ -49,6 +47,13 @@ test('the rules catch a cycle, an upward arrow and a reach past index.ts', async
   write('src/api/index.ts', "import { s } from '../store/index.ts';\nexport const a = 1;\nexport const b = s;\n");
   write('src/jobs/index.ts', "import { m } from '../models/inner.ts';\nexport const j = m;\n");
   write('src/models/inner.ts', 'export const m = 1;\n');
-  const rules = new Set((await violations(dir)).map((v) => v.rule));
+  const rules = new Set(violations(await cruiseSrc(dir)).map((v) => v.rule));
   assert.deepEqual([...rules].sort(), ['no-circular', 'store-imports', 'through-index']);
+});
+
+test('the picture in docs/architecture.md is the one the code draws', async () => {
+  const doc = readFileSync(docPath, 'utf8');
+  const block = renderBlock(partArrows(await srcGraph()), parts);
+  assert.equal(withBlock(doc, block), doc, 'stale picture: run node --import tsx scripts/architecture-graph.ts');
+  assert.match(block, /api --> jobs/);
 });

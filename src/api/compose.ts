@@ -6,16 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { JobsService } from '../jobs/index.ts';
 import { ClassifierPool, EnginePool } from '../serving/index.ts';
-import type { ApiContext } from './context.ts';
-
-export type Services = {
-  /** Job lifecycle (create, validate, cancel, ...). */
-  jobs: JobsService;
-  /** One generation engine process per base model, started on first use. */
-  engines: EnginePool;
-  /** One classification engine process per base model, started on first use. */
-  classifiers: ClassifierPool;
-};
+import type { ApiContext, Services } from './context.ts';
 
 /** Builds the services for an app and ties their start (resumed validations) and stop to it. */
 export function composeServices(app: FastifyInstance, ctx: ApiContext): Services {

@@ -6,7 +6,8 @@
 import type { ZodType } from 'zod';
 import type { Settings } from '../settings/index.ts';
 import type { FileRecord, Store } from '../store/index.ts';
-import type { Services } from './compose.ts';
+import type { JobsService } from '../jobs/index.ts';
+import type { ClassifierPool, EnginePool } from '../serving/index.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import type { UrlSigner } from './signing.ts';
 
@@ -24,6 +25,16 @@ export type ApiContext = {
   /** The workspace those keys belong to. */
   defaultWorkspaceId: string;
   hooks: ApiHooks;
+};
+
+/** What the composition root (compose.ts) builds once per app and routes share as `app.services`. */
+export type Services = {
+  /** Job lifecycle (create, validate, cancel, ...). */
+  jobs: JobsService;
+  /** One generation engine process per base model, started on first use. */
+  engines: EnginePool;
+  /** One classification engine process per base model, started on first use. */
+  classifiers: ClassifierPool;
 };
 
 /** OpenAPI description of a route, from the same zod schemas the handler parses with. */
