@@ -95,6 +95,8 @@ def run_hf(model_dir: Path, shard: Path) -> list[tuple[float, float, float]]:
     opt = torch.optim.AdamW(params, lr=LR, betas=(0.9, 0.95), weight_decay=0.1)
     out = []
     for b in batches(shard, WARMUP + TIMED):
+        # Not equal terms (docs/trainer.md, CPU benchmark): no position_ids and no document mask, so HF
+        # attends densely across the packed documents of a row; Atelier attends per document.
         # HF shifts labels itself: label t = token t where token t is trained (mask[t]), else -100.
         tokens = torch.cat([b.tokens, b.targets[:, -1:]], dim=1)[:, :SEQ]
         labels = torch.where(torch.cat([torch.zeros_like(b.mask[:, :1]), b.mask], 1)[:, :SEQ], tokens, -100)
