@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { JobsService } from '../jobs/index.ts';
-import { ClassifierPool, EnginePool } from '../serving/index.ts';
+import { EnginePool } from '../serving/index.ts';
 import type { ApiContext, Services } from './context.ts';
 
 /** Builds the services for an app and ties their start (resumed validations) and stop to it. */
@@ -13,12 +13,11 @@ export function composeServices(app: FastifyInstance, ctx: ApiContext): Services
   const services: Services = {
     jobs: new JobsService(ctx.store, ctx.settings, (m) => app.log.error(m)),
     engines: new EnginePool(ctx.settings),
-    classifiers: new ClassifierPool(ctx.settings),
   };
   app.addHook('onReady', () => services.jobs.resumeValidations());
   app.addHook('onClose', async () => {
     await services.jobs.drain();
-    await Promise.all([services.engines.close(), services.classifiers.close()]);
+    await services.engines.close();
   });
   return services;
 }

@@ -7,7 +7,7 @@ import type { ZodType } from 'zod';
 import type { Settings } from '../settings/index.ts';
 import type { FileRecord, Store } from '../store/index.ts';
 import type { JobsService } from '../jobs/index.ts';
-import type { ClassifierPool, EnginePool } from '../serving/index.ts';
+import type { EnginePool } from '../serving/index.ts';
 import type { OpenApiRegistry } from './openapi.ts';
 import type { UrlSigner } from './signing.ts';
 
@@ -31,10 +31,8 @@ export type ApiContext = {
 export type Services = {
   /** Job lifecycle (create, validate, cancel, ...). */
   jobs: JobsService;
-  /** One generation engine process per base model, started on first use. */
+  /** One engine process per base model (generation and classification), started on first use. */
   engines: EnginePool;
-  /** One classification engine process per base model, started on first use. */
-  classifiers: ClassifierPool;
 };
 
 /** OpenAPI description of a route, from the same zod schemas the handler parses with. */

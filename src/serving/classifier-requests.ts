@@ -2,13 +2,18 @@
  * Classifications and moderations (reference §4) with a fine-tuned classifier: the request
  * schemas (both SDK generations: `input`, and 1.x's `inputs`), tokenization as training did it
  * (text: BOS + text; conversation: the tokenizer's train-mode rendering), one engine call per
- * request (all inputs batched), and the two response shapes. docs/classifiers.md has the rules.
+ * request (all inputs batched, on the base model's one engine: the same process that generates),
+ * and the two response shapes. docs/classifiers.md has the rules.
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { FineTunedModelRecord } from '../store/index.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
-import type { ClassifierPool, TargetScores } from './classifier-engine.ts';
+import { EngineFailure } from './complete-chat.ts';
+import type { EnginePool } from './engine-pool.ts';
+
+/** Per input: target → label → score. */
+export type TargetScores = Record<string, Record<string, number>>;
 
 /** A request the classifier cannot answer as sent (wrong model kind, bad conversation): a 400. */
 export class ClassifierInputError extends Error {}
@@ -80,11 +85,13 @@ export function classifierTargetsOf(model: FineTunedModelRecord): ModelTarget[] 
 }
 
 /** Scores of every input (one engine call for the batch). Throws ClassifierInputError / EngineFailure. */
-export async function classifyInputs(pool: ClassifierPool, model: FineTunedModelRecord, inputs: ClassifierInputs): Promise<TargetScores[]> {
+export async function classifyInputs(pool: EnginePool, model: FineTunedModelRecord, inputs: ClassifierInputs): Promise<TargetScores[]> {
   classifierTargetsOf(model);
-  const { engine, tokenizer, maxSeqLen } = await pool.target(model.baseModel);
+  const { engine, tokenizer, maxSeqLen } = await pool.target(model.baseModel, model.adapterDir);
   const ids = encode(tokenizer, inputs).map((x) => x.slice(0, maxSeqLen)); // training keeps a sample's first seq_len tokens too
-  return engine.classify(model.adapterDir, ids);
+  return new Promise((resolve, reject) => {
+    engine.classify(model.adapterDir, ids, (e) => (e.type === 'scores' ? resolve(e.scores) : reject(new EngineFailure(e.message))));
+  });
 }
 
 /** ClassificationResponse: one `{<target>: {scores: {<label>: p}}}` per input. */

@@ -22,7 +22,9 @@ export type GenerateOp = {
 
 export type MaskOp = { id: string; op: 'mask'; index: number } & (TokenMask | { free: true });
 export type CancelOp = { id: string; op: 'cancel'; index?: number };
-export type EngineOp = GenerateOp | MaskOp | CancelOp;
+/** Scores of each input (token ids) under a fine-tuned classifier adapter (trainer/classify.py). */
+export type ClassifyOp = { id: string; op: 'classify'; adapter: string; inputs: number[][] };
+export type EngineOp = GenerateOp | MaskOp | CancelOp | ClassifyOp;
 
 export const engineEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), device: z.string(), vocab_size: z.number().int(), max_seq_len: z.number().int() }),
@@ -36,6 +38,7 @@ export const engineEventSchema = z.discriminatedUnion('type', [
     completion_tokens: z.number().int(),
   }),
   z.object({ type: z.literal('error'), id: z.string().nullable(), message: z.string() }),
+  z.object({ type: z.literal('scores'), id: z.string(), scores: z.array(z.record(z.string(), z.record(z.string(), z.number()))) }),
 ]);
 
 export type EngineEvent = z.infer<typeof engineEventSchema>;
@@ -45,6 +48,9 @@ export type RequestEvent =
   | Extract<EngineEvent, { type: 'token' }>
   | Extract<EngineEvent, { type: 'done' }>
   | { type: 'error'; message: string };
+
+/** What a classify request gets back: one target → label → score map per input, or an error. */
+export type ClassifyEvent = Extract<EngineEvent, { type: 'scores' }> | { type: 'error'; message: string };
 
 /** Parses one stdout line; null for a line that is not a protocol message (logged by the caller). */
 export function parseEngineLine(line: string): EngineEvent | null {

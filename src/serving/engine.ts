@@ -1,12 +1,14 @@
 /**
- * One serving engine process (`python -m trainer.serve`) for one base model: spawns it on first
- * use, routes its stdout lines to the requests in flight, and when it dies answers every request
- * in flight with an error (never a hang); the next request starts a fresh process.
+ * One serving engine process (`python -m trainer.serve`) for one base model, serving generation
+ * and classification (the `classify` op): spawns it on first use, routes its stdout lines to the
+ * requests in flight, and when it dies answers every request in flight with an error (never a
+ * hang); the next request starts a fresh process.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {
   parseEngineLine,
+  type ClassifyEvent,
   type EngineEvent,
   type EngineOp,
   type GenerateOp,
@@ -36,7 +38,7 @@ export type EngineRequest = {
   cancel(index?: number): void;
 };
 
-type Pending = { onEvent: (e: RequestEvent) => void; open: number };
+type Pending = { onEvent: (e: RequestEvent | ClassifyEvent) => void; open: number };
 
 const STDERR_KEPT = 4000;
 
@@ -68,7 +70,7 @@ export class Engine {
   /** Sends a generation request; `onEvent` gets its tokens, each choice's done, or one error. */
   generate(params: GenerateParams, onEvent: (e: RequestEvent) => void): EngineRequest {
     const id = `r${++this.#nextId}`;
-    this.#pending.set(id, { onEvent, open: params.n });
+    this.#pending.set(id, { onEvent: (e) => e.type !== 'scores' && onEvent(e), open: params.n });
     this.#send({ id, op: 'generate', ...params });
     return {
       id,
@@ -81,6 +83,13 @@ export class Engine {
         this.#send(index === undefined ? { id, op: 'cancel' } : { id, op: 'cancel', index });
       },
     };
+  }
+
+  /** Sends a classify request (token ids per input, a classifier adapter); `onEvent` gets the scores or one error. */
+  classify(adapter: string, inputs: number[][], onEvent: (e: ClassifyEvent) => void): void {
+    const id = `c${++this.#nextId}`;
+    this.#pending.set(id, { onEvent: (e) => (e.type === 'scores' || e.type === 'error') && onEvent(e), open: 1 });
+    this.#send({ id, op: 'classify', adapter, inputs });
   }
 
   /** Stops the process (closing stdin lets it finish its loop); resolves once it has exited. */
@@ -144,7 +153,7 @@ export class Engine {
       pending.onEvent({ type: 'error', message: event.message });
       return;
     }
-    if (event.type === 'done' && --pending.open === 0) this.#pending.delete(event.id);
+    if ((event.type === 'done' && --pending.open === 0) || event.type === 'scores') this.#pending.delete(event.id);
     pending.onEvent(event);
   }
 

@@ -8,8 +8,7 @@ export { openEventStream, sendEvent, endEventStream } from './sse.ts';
 export { makeToolCallId, type ToolCall } from './tool-calls.ts';
 export { canEnd, feedText, startJson, type JsonSchema } from './json-grammar.ts';
 export { packAdapterTar, removeAdapterFiles } from './adapter-files.ts';
-export { ClassifierEngine, ClassifierPool, type ClassifierPoolSettings, type TargetScores } from './classifier-engine.ts';
 export {
   chatClassificationInputs, chatClassificationSchema, chatModerationInputs, chatModerationSchema, ClassifierInputError, classifierTargetsOf,
-  classifyInputs, renderClassification, renderModeration, textClassificationSchema, textInputs, type ClassifierInputs, type ModelTarget,
+  classifyInputs, renderClassification, renderModeration, textClassificationSchema, textInputs, type ClassifierInputs, type ModelTarget, type TargetScores,
 } from './classifier-requests.ts';

@@ -27,7 +27,7 @@ function toApiError(err: unknown): unknown {
 
 export default async function classifierRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.atelier;
-  const pool = app.services.classifiers;
+  const pool = app.services.engines;
 
   /** The caller's fine-tuned classifier named `id` and its scores for `inputs`. */
   async function classify(request: FastifyRequest, id: string, inputs: () => ClassifierInputs): Promise<{ model: FineTunedModelRecord; scores: Awaited<ReturnType<typeof classifyInputs>> }> {
