@@ -28,24 +28,25 @@ import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
+from . import protocol
+from .adapter_io import read_adapter
 from .classify import classify_request
+from .device import pick_device
 from .lora import set_adapter_bank
 from .model import KVCache, ModelArgs, Transformer
 from .weights import load_model
 
 
 def emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    """One protocol line on stdout (trainer/protocol.py writes it: flushed, NaN as null)."""
+    protocol.emit(obj["type"], **{k: v for k, v in obj.items() if k != "type"})
 
 
 def log(msg: str) -> None:
-    print(f"[serve] {msg}", file=sys.stderr, flush=True)
+    protocol.log(f"[serve] {msg}")
 
 
 @dataclass
@@ -105,29 +106,13 @@ class AdapterBank:
                 return False
             del self.loaded[victim]
             log(f"evicted adapter {victim}")
-        self.loaded[path] = read_adapter(path)
+        self.loaded[path] = read_adapter(path, self.model.args)  # either layout (trainer/adapter_io.py)
         set_adapter_bank(self.model, list(self.loaded.values()), self.dtype, self.device)
         log(f"loaded adapter {path} ({len(self.loaded)}/{self.limit})")
         return True
 
     def slot(self, path: str | None) -> int:
         return 0 if path is None else list(self.loaded).index(path) + 1
-
-
-def read_adapter(path: str) -> tuple[dict[str, torch.Tensor], float]:
-    """Mistral-layout `lora.safetensors` and its scaling (PEFT adapter_config: lora_alpha / r)."""
-    d = Path(path)
-    weights = d / "lora.safetensors"
-    if not weights.is_file():
-        raise ValueError(f"adapter {path} has no lora.safetensors")
-    state = load_file(str(weights))
-    scaling = 2.0  # Mistral's default when no config says otherwise
-    cfg_file = d / "adapter_config.json"
-    if cfg_file.is_file():
-        cfg = json.loads(cfg_file.read_text())
-        if cfg.get("r") and cfg.get("lora_alpha") is not None:
-            scaling = float(cfg["lora_alpha"]) / float(cfg["r"])
-    return state, scaling
 
 
 def sample(seq: Sequence, logits: torch.Tensor) -> int:
@@ -340,12 +325,6 @@ def read_stdin(q: queue.Queue) -> None:
     q.put(None)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def serve(engine: Engine, inbox: queue.Queue) -> None:
     """The main loop: take requests, admit, step; block only when nothing can progress."""
     block = True
@@ -376,9 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    device = pick_device(a.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     try:
+        device, dtype = pick_device(a.device)
         model = load_model(a.model_dir, device=device, dtype=dtype)
     except (ValueError, OSError) as e:
         emit({"id": None, "type": "error", "message": f"cannot load model: {e}"})

@@ -24,6 +24,7 @@ import torch
 from .adapter_io import save_adapter_atomic, read_adapter
 from .checkpoint import latest_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig, load_config
+from .device import pick_device  # noqa: F401  (re-exported: train_classifier imports it from here)
 from .data import Batch, Shard, TrainStream, validation_batches
 from .lora import apply_lora, load_adapter_state
 from .loss import chunked_ce_sum, chunked_eval
@@ -65,16 +66,6 @@ def total_steps(cfg: TrainConfig, shards: list[Shard]) -> int:
         return cfg.training_steps
     data_tokens = sum(int(s.meta["tokens"]) for s in shards)
     return max(1, math.ceil(cfg.epochs * data_tokens / cfg.tokens_per_step))
-
-
-def pick_device(name: str) -> tuple[torch.device, torch.dtype]:
-    """CUDA in bf16 when asked for (or available under 'auto'), else CPU in fp32."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available: set device to 'cpu' or 'auto'")
-    device = torch.device(name)
-    return device, (torch.bfloat16 if device.type == "cuda" else torch.float32)
 
 
 # Settings a resumed run may change: where and how fast it runs, not what it computes.
