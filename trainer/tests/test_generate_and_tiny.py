@@ -1,15 +1,16 @@
-"""KV-cache generation against full recomputation, sampling controls, and tiny-mistral's files."""
+"""KV-cache generation (trainer.serve's engine, what production runs) against full recomputation,
+sampling controls, and tiny-mistral's files."""
 from __future__ import annotations
 
 import json
 
 import torch
 
-from trainer.generate import DoneEvent, Engine, GenerateRequest, TokenEvent
 from trainer.model import document_mask
 from trainer.tiny_model import TINY_PARAMS, sha256_file, write_tiny_model
 
 from .chat_data import REPO
+from .serve_driver import DoneEvent, GenerateRequest, TokenEvent, generate, open_engine
 
 
 def greedy_without_cache(model, prompt: list[int], steps: int) -> list[int]:
@@ -30,9 +31,9 @@ def tokens_by_row(events) -> dict[tuple[str, int], list[int]]:
 
 
 def test_batched_kv_cache_greedy_equals_full_recomputation(small_model):
-    engine = Engine(small_model, device="cpu")
+    engine = open_engine(small_model)
     prompts = {"short": [1, 9, 8], "long": [1, 20, 30, 40, 50, 60, 70, 80]}
-    events = list(engine.generate([GenerateRequest(k, p, max_tokens=6) for k, p in prompts.items()]))
+    events = generate(engine, [GenerateRequest(k, p, max_tokens=6) for k, p in prompts.items()])
     got = tokens_by_row(events)
     for k, p in prompts.items():
         assert got[(k, 0)] == greedy_without_cache(engine.model, p, 6)
@@ -42,17 +43,18 @@ def test_batched_kv_cache_greedy_equals_full_recomputation(small_model):
 
 
 def test_stop_token_ends_a_row_without_being_emitted(small_model):
-    engine = Engine(small_model, device="cpu")
+    engine = open_engine(small_model)
     first_two = greedy_without_cache(engine.model, [1, 5, 6], 2)
-    events = list(engine.generate([GenerateRequest("r", [1, 5, 6], max_tokens=10, stop=(first_two[1],))]))
+    events = generate(engine, [GenerateRequest("r", [1, 5, 6], max_tokens=10, stop=(first_two[1],))])
     assert [e.token for e in events if isinstance(e, TokenEvent)] == first_two[:1]
-    assert events[-1] == DoneEvent("r", 0, "stop", 3, 2)
+    # the stop token is neither emitted nor counted in completion_tokens (what the API reports as usage)
+    assert events[-1] == DoneEvent("r", 0, "stop", 3, 1)
 
 
 def test_seeded_sampling_is_reproducible_and_n_rows_differ(small_model):
-    engine = Engine(small_model, device="cpu")
+    engine = open_engine(small_model)
     req = GenerateRequest("s", [1, 5, 6], max_tokens=12, temperature=1.5, top_p=0.95, seed=11, n=2)
-    a, b = tokens_by_row(engine.generate([req])), tokens_by_row(engine.generate([req]))
+    a, b = tokens_by_row(generate(engine, [req])), tokens_by_row(generate(engine, [req]))
     assert a == b and a[("s", 0)] != a[("s", 1)]
 
 

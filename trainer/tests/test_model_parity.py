@@ -10,10 +10,11 @@ import torch
 from safetensors.torch import save_file
 
 from trainer.adapter_io import write_adapter_files
-from trainer.generate import Engine, GenerateRequest
 from trainer.lora import LoRAConfig, adapter_state, apply_lora, lora_modules
 from trainer.model import document_mask
 from trainer.weights import load_model, to_hf_state
+
+from .serve_driver import GenerateRequest, events, open_engine, run, submit
 
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
@@ -110,12 +111,12 @@ def test_engine_adapter_bank_matches_trained_adapter(small_model, tmp_path):
     prompt = [1, 7, 9, 42, 100]
     tokens = torch.tensor([prompt])
     want_adapter = our_logits(model, tokens)[0, -1].argmax().item()
-    engine = Engine(small_model, device="cpu")
-    hidden = engine.hidden_states([prompt], adapter=str(adapter_dir))[0]
-    ours_logits = engine.model.output(hidden)
-    assert (ours_logits - our_logits(model, tokens)[0]).abs().max().item() <= 1e-5
-    events = list(engine.generate([GenerateRequest("a", prompt, max_tokens=1, adapter=str(adapter_dir)),
-                                   GenerateRequest("b", prompt, max_tokens=1)]))
-    first = {e.id: e.token for e in events if hasattr(e, "token")}
+    # trainer.serve's engine (what production runs): the adapter bank reads the written files
+    engine = open_engine(small_model)
+    lines = submit(engine, [GenerateRequest("a", prompt, max_tokens=1, adapter=str(adapter_dir)),
+                            GenerateRequest("b", prompt, max_tokens=1)])
+    prefilled = {s.req_id: s.logits for s in engine.active}  # next-token logits after the prompt
+    assert (prefilled["a"] - our_logits(model, tokens)[0, -1]).abs().max().item() <= 1e-5
+    first = {e.id: e.token for e in events(lines + run(engine)) if hasattr(e, "token")}
     assert first["a"] == want_adapter
     assert first["b"] == our_logits(load_model(small_model), tokens)[0, -1].argmax().item()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from trainer.data import write_shard
-from trainer.generate import Engine, GenerateRequest
 from trainer.tiny_model import write_tiny_model
 
 from .chat_data import EOS, REPO, encode_pairs, pairs
+from .serve_driver import GenerateRequest, generate, open_engine
 
 
 def base_config(model: Path, train: Path, valid: Path, out: Path, **over) -> dict:
@@ -122,7 +122,7 @@ def test_tiny_mistral_learns_a_chat_dataset_and_generation_reproduces_answers(tm
     assert ckpts[-1]["train_loss"] < 0.2 * ckpts[0]["train_loss"] and ckpts[-1]["valid_loss"] < 0.2
     assert ckpts[-1]["valid_mean_token_accuracy"] > 0.95
     adapter = events[-1]["adapter_dir"]
-    engine = Engine(model, device="cpu")
+    engine = open_engine(model)
     wanted = {}
     requests = []
     for i, (tokens, mask) in enumerate(samples[:8]):
@@ -132,7 +132,7 @@ def test_tiny_mistral_learns_a_chat_dataset_and_generation_reproduces_answers(tm
     requests.append(GenerateRequest("base", samples[0][0][: samples[0][1].index(1)], max_tokens=5, stop=(EOS,)))
     got: dict[str, list[int]] = {}
     finish = {}
-    for e in engine.generate(requests):
+    for e in generate(engine, requests):
         if hasattr(e, "token"):
             got.setdefault(e.id, []).append(e.token)
         else:
