@@ -5,7 +5,7 @@
 import { classifierTargetSchema } from '../data/index.ts';
 import type { JobRecord } from '../store/index.ts';
 import { ensureClassifierShard, shardTargets, type ShardTarget } from './classifier-shards.ts';
-import type { ShardInfo } from './shards.ts';
+import type { ShardInfo } from '../data/index.ts';
 
 export const classifierTrainerModule = 'trainer.train_classifier';
 

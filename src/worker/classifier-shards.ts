@@ -9,9 +9,8 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { iterateValidSamples, type ClassifierTarget } from '../data/index.ts';
+import { ensureShardDir, iterateValidSamples, openShardWriter, sha256File, shardKey, type ClassifierTarget, type ShardCounts, type ShardInfo } from '../data/index.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
-import { ensureShardDir, openShardWriter, sha256File, shardKey, type ShardCounts, type ShardInfo } from './shards.ts';
 
 /** A job's target as the trainer reads it (labels.json and the config's classifier block). */
 export type ShardTarget = { name: string; labels: string[]; multi: boolean };

@@ -14,7 +14,7 @@ import {
 } from '../store/index.ts';
 import { resolveBaseModel, resolvePython, type BaseModel } from '../models/index.ts';
 import { classifierShardWriter, classifierTrainerFields, classifierTrainerModule } from './classifier-job.ts';
-import { ensureShard } from './shards.ts';
+import { ensureShard } from '../data/index.ts';
 import type { TrainerMessage } from './trainer-messages.ts';
 import { startTrainer, type TrainerExit } from './trainer-process.ts';
 import { startWandbSink, type WandbSink } from './wandb-sink.ts';

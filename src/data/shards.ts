@@ -9,14 +9,20 @@ import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { iterateValidSamples, sha256File } from '../data/index.ts';
-import { loadTokenizer } from '../tokenizer/index.ts';
+import { sha256File } from './content-hash.ts';
+import { iterateValidSamples } from './validate-file.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
+
+/** The tokenizer module, loaded on first use (as token-counter.ts does: importing src/data stays light). */
+async function loadTokenizer(file: string): Promise<Tokenizer> {
+  const mod = (await import(new URL('../tokenizer/index.ts', import.meta.url).href)) as typeof import('../tokenizer/index.ts');
+  return mod.loadTokenizer(file);
+}
 
 const shardFormat = 'atelier-shard-v1';
 /** The mask policy Atelier trains with: the tokenizer's default (every assistant turn of weight 1). */
 const defaultMaskPolicy = 'default';
 
-export { sha256File } from '../data/index.ts';
 
 /** The cache key of a shard. */
 export function shardKey(sourceSha256: string, tokenizerSha256: string, policy = defaultMaskPolicy): string {
