@@ -43,7 +43,10 @@ function load1(): number {
 function timed(cmd: string[], opts: { stdin?: string; stdout?: string } = {}): Promise<{ m: Measure; out: string }> {
   const tf = path.join(os.tmpdir(), `atelier-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const before = load1();
-  const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, ...cmd], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, ...cmd], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  // `data tokenize` reports each broken line on stderr; keep only the tail, for a failure message.
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-2000)));
   if (opts.stdin) createReadStream(opts.stdin).pipe(child.stdin);
   else child.stdin.end();
   let out = '';
@@ -54,6 +57,7 @@ function timed(cmd: string[], opts: { stdin?: string; stdout?: string } = {}): P
     child.once('close', (code) => {
       const [e, u, s, kb] = readFileSync(tf, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [number, number, number, number];
       rmSync(tf, { force: true });
+      if (code !== 0 && code !== 1) return fail(new Error(`${cmd.join(' ')} exited with ${code}: ${err}`));
       ok({ m: { seconds: e, cpu_seconds: u + s, peak_rss_mb: kb / 1024, load1: Math.max(before, load1()), exit: code ?? -1 }, out });
     });
   });
