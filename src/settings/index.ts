@@ -46,6 +46,7 @@ export const definitions = {
   dataMaxErrorsKept: def('ATELIER_DATA_MAX_ERRORS_KEPT', int(1000), 'Most dataset errors stored per file report; all errors are still counted.'),
   dataMaxImageBytes: def('ATELIER_DATA_MAX_IMAGE_BYTES', int(10 * MB), 'Largest decoded image in a dataset line (Mistral vision: 10 MB per image).'),
   dataMaxImagesPerSample: def('ATELIER_DATA_MAX_IMAGES_PER_SAMPLE', int(8), 'Most images in one dataset sample (Mistral vision: 8 per request).'),
+  dataThreads: def('ATELIER_DATA_THREADS', int(0), 'Threads `atelier data validate|stats` checks a file of 8 MB or more on (worker threads over 4 MB ranges, merged in line order; each loads its own tokenizer); 0 means one per CPU core, 1 means no worker threads.'),
   signedUrlMaxHours: def('ATELIER_SIGNED_URL_MAX_HOURS', int(24 * 7), 'Longest lifetime of a signed download URL, in hours.'),
 
   // Processes

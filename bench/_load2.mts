@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { tekkenFileSchema } from '../src/tokenizer/tekken-backend.ts';
+const f = process.argv[2]!;
+const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+let c = cpu();
+const lap = (l: string) => { const n = cpu(); console.log(l, (n - c).toFixed(3)); c = n; };
+const text = readFileSync(f, 'utf8'); lap('read');
+const raw = JSON.parse(text); lap('JSON.parse');
+const file = tekkenFileSchema.parse(raw); lap('zod');
+const toks = file.vocab.slice(0, 130072).map((v) => Buffer.from(v.token_bytes, 'base64').toString('latin1')); lap('b64');
+const m = new Map<string, number>(); toks.forEach((t, r) => { if (!m.has(t)) m.set(t, r); }); lap('rankOf');
+let found = 0; toks.forEach((t) => { for (let k = 1; k < t.length; k++) { const l = m.get(t.slice(0, k)); const r = l === undefined ? undefined : m.get(t.slice(k)); if (r !== undefined) found++; } }); lap('pairs ' + found);
+console.log(Object.keys(raw.vocab[1000]), raw.vocab[1000], toks.reduce((a, t) => a + t.length, 0));
