@@ -5,7 +5,8 @@
  * `tiktoken` package's WASM core on a first pass); the WASM core remains for a pattern JavaScript's
  * RegExp cannot express.
  */
-import { Tiktoken } from 'tiktoken';
+import { createRequire } from 'node:module';
+import type { Tiktoken } from 'tiktoken';
 import { z } from 'zod';
 import type { ImageSettings, TextBackend } from './backend.ts';
 import { compileTekkenPattern, TekkenBpe } from './tekken-bpe.ts';
@@ -103,7 +104,9 @@ export class TekkenBackend implements TextBackend {
       this.bpe = null;
     } else {
       this.jsBpe = null;
-      this.bpe = new Tiktoken(this.ranks.map((b64, i) => `${b64} ${i}`).join('\n'), {}, cfg.pattern);
+      // Loaded only here: instantiating the WASM core adds ~20 MB to every process (and worker) that imports it.
+      const { Tiktoken: WasmTiktoken } = createRequire(import.meta.url)('tiktoken') as typeof import('tiktoken');
+      this.bpe = new WasmTiktoken(this.ranks.map((b64, i) => `${b64} ${i}`).join('\n'), {}, cfg.pattern);
     }
     this.splitWords = cfg.pattern === TEKKEN_PATTERN;
     this.bosId = this.special.get('<s>') ?? 1;
