@@ -11,7 +11,7 @@
  * encoder on every message text of the small corpus. Prints the table; writes bench/results/data.json.
  *
  *   node --import tsx bench/data.ts [--sizes 10,500] [--runs 3] [--big-runs 1] [--ref-big-mb 50]
- *                                   [--tokenizers v3,tekken] [--keep DIR]
+ *                                   [--tokenizers v3,tekken] [--keep DIR] [--out bench/results/data.json]
  * The reference on the 500 MB file reads only its first --ref-big-mb MB (a whole pass takes over
  * ten minutes); its rates are per MB, stated as such.
  */
@@ -26,6 +26,7 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10,500' }, runs: { type: 'string', default: '3' }, 'big-runs': { type: 'string', default: '1' },
     'ref-big-mb': { type: 'string', default: '50' }, tokenizers: { type: 'string', default: 'v3,tekken' }, keep: { type: 'string' },
+    out: { type: 'string', default: 'bench/results/data.json' },
   },
 });
 const python = path.join(root, '.venv/bin/python');
@@ -40,10 +41,10 @@ function load1(): number {
 }
 
 /** Runs a command under /usr/bin/time; resolves to its measure and its stdout (or what `sink` kept). */
-function timed(cmd: string[], opts: { stdin?: string; stdout?: string } = {}): Promise<{ m: Measure; out: string }> {
+function timed(cmd: string[], opts: { stdin?: string; stdout?: string; env?: Record<string, string> } = {}): Promise<{ m: Measure; out: string }> {
   const tf = path.join(os.tmpdir(), `atelier-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const before = load1();
-  const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, ...cmd], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, ...cmd], { cwd: root, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   // `data tokenize` reports each broken line on stderr; keep only the tail, for a failure message.
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-2000)));
@@ -63,8 +64,10 @@ function timed(cmd: string[], opts: { stdin?: string; stdout?: string } = {}): P
   });
 }
 
-async function atelierValidate(tok: string, file: string): Promise<{ m: Measure; c: Counts }> {
-  const { m, out } = await timed([process.execPath, 'bin/atelier.js', 'data', 'validate', '--json', '--tokenizer', tok, file]);
+/** `data validate`; threads: ATELIER_DATA_THREADS (0: one per core, the default). */
+async function atelierValidate(tok: string, file: string, threads = 0): Promise<{ m: Measure; c: Counts }> {
+  const env = { ATELIER_DATA_THREADS: String(threads) };
+  const { m, out } = await timed([process.execPath, 'bin/atelier.js', 'data', 'validate', '--json', '--tokenizer', tok, file], { env });
   const r = JSON.parse(out).files[0];
   return { m, c: { lines: r.lines, valid: r.valid_lines, tokens: r.stats.tokens, trained: r.stats.trained_tokens, bytes: r.bytes } };
 }
@@ -117,33 +120,38 @@ function check(label: string, got: unknown, want: unknown): void {
 async function compare(name: string, file: string, manifest: Manifest, runs: number, refBytes: number, tmp: string) {
   const tok = path.join(dataDir, TOKENIZERS[name] as string);
   const v: Measure[] = [];
+  const v1: Measure[] = [];
   const t: Measure[] = [];
   const r: Measure[] = [];
   let refCounts: Counts | null = null;
   for (let i = 0; i < runs; i++) {
     const a = await atelierValidate(tok, file);
     const ref = await reference(tok, file, refBytes);
+    const one = await atelierValidate(tok, file, 1);
     const countTokens = i === 0 && !refBytes;
     const tk = await atelierTokenize(tok, file, manifest, countTokens ? path.join(tmp, 'tokens.jsonl') : undefined);
     if (!refBytes) {
       for (const k of ['lines', 'valid', 'tokens', 'trained'] as const) check(`${name} ${k}`, a.c[k], ref.c[k]);
+      for (const k of ['lines', 'valid', 'tokens', 'trained'] as const) check(`${name} ${k} (1 thread)`, one.c[k], ref.c[k]);
       if (tk.tokens !== null) check(`${name} tokenize tokens`, tk.tokens, ref.c.tokens);
     }
     v.push(a.m);
+    v1.push(one.m);
     t.push(tk.m);
     r.push(ref.m);
     refCounts = ref.c;
-    console.error(`  ${name} run ${i + 1}: validate ${a.m.seconds}s/${a.m.cpu_seconds.toFixed(2)} cpu-s, tokenize ${tk.m.seconds}s/${tk.m.cpu_seconds.toFixed(2)}, mistral-common ${ref.m.seconds}s/${ref.m.cpu_seconds.toFixed(2)} (load ${a.m.load1})`);
+    console.error(`  ${name} run ${i + 1}: validate ${a.m.seconds}s/${a.m.cpu_seconds.toFixed(2)} cpu-s (1 thread ${one.m.seconds}s/${one.m.cpu_seconds.toFixed(2)}), tokenize ${tk.m.seconds}s/${tk.m.cpu_seconds.toFixed(2)}, mistral-common ${ref.m.seconds}s/${ref.m.cpu_seconds.toFixed(2)} (load ${a.m.load1})`);
   }
   const rc = refCounts as Counts;
   const validate = summarize(v, manifest.bytes);
+  const validateOne = summarize(v1, manifest.bytes);
   const tokenize = summarize(t, manifest.bytes);
   const mc = summarize(r, rc.bytes);
   const ratio = (a: ReturnType<typeof summarize>) => ({ wall: a.mb_per_s / mc.mb_per_s, cpu: a.mb_per_cpu_s / mc.mb_per_cpu_s });
   return {
     tokenizer: TOKENIZERS[name], reference_bytes: rc.bytes, counts: rc,
-    atelier_validate: validate, atelier_tokenize: tokenize, mistral_common: mc,
-    speedup: { validate: ratio(validate), tokenize: ratio(tokenize) },
+    atelier_validate: validate, atelier_validate_1_thread: validateOne, atelier_tokenize: tokenize, mistral_common: mc,
+    speedup: { validate: ratio(validate), validate_1_thread: ratio(validateOne), tokenize: ratio(tokenize) },
   };
 }
 
@@ -168,6 +176,7 @@ function printTable(results: Record<string, unknown>[]): void {
     const r = res as Awaited<ReturnType<typeof compare>> & { corpus_mb: number; corpus_bytes: number; name: string };
     console.log(`-- ${r.corpus_mb} MB corpus, ${r.name} (${r.tokenizer}); medians of ${r.atelier_validate.runs} runs`);
     console.log(row('atelier data validate --tokenizer', r.atelier_validate, r.speedup.validate));
+    console.log(row('  same, ATELIER_DATA_THREADS=1', r.atelier_validate_1_thread, r.speedup.validate_1_thread));
     console.log(row('atelier data tokenize', r.atelier_tokenize, r.speedup.tokenize));
     const part = r.reference_bytes < r.corpus_bytes ? ` (first ${(r.reference_bytes / 1e6).toFixed(0)} MB)` : '';
     console.log(row(`mistral-common validate+encode${part}`, r.mistral_common));
@@ -208,7 +217,7 @@ async function main(): Promise<void> {
     corpus: { generator: 'bench/corpus/generate.ts --seed 1', sources: sources.stats },
     date: new Date().toISOString(), validate_tokenize: results, tokenizer_alone: encode,
   };
-  writeFileSync(path.join(root, 'bench/results/data.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeFileSync(path.resolve(root, values.out), `${JSON.stringify(out, null, 2)}\n`);
 }
 
 await main();
