@@ -14,13 +14,20 @@ export type RawLine =
 const NEWLINE = 0x0a;
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
-/** Yields every line of a file (1-based numbers; CR before LF and a leading BOM stripped). */
-export async function* readLines(path: string, maxLineBytes: number): AsyncGenerator<RawLine> {
+/** A byte range of a file, [start, end); lines are numbered from 1 within it. */
+export type ByteRange = { start: number; end: number };
+
+/**
+ * Yields every line of a file, or of a byte range of it that starts at a line start (1-based
+ * numbers; CR before LF stripped, and a BOM at the very start of the file).
+ */
+export async function* readLines(path: string, maxLineBytes: number, range?: ByteRange): AsyncGenerator<RawLine> {
   let parts: Buffer[] = [];
   let partsBytes = 0;
   let tooLong = false;
   let line = 0;
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const atFileStart = !range || range.start === 0;
+  const stream = createReadStream(path, { highWaterMark: 1 << 20, ...(range ? { start: range.start, end: range.end - 1 } : {}) });
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     let start = 0;
     for (let nl = chunk.indexOf(NEWLINE, start); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
@@ -30,7 +37,7 @@ export async function* readLines(path: string, maxLineBytes: number): AsyncGener
       if (tooLong || partsBytes + piece.length > maxLineBytes) {
         yield { line, kind: 'too_long', bytes: partsBytes + piece.length };
       } else {
-        yield decodeLine(line, parts.length ? Buffer.concat([...parts, piece]) : piece);
+        yield decodeLine(line, parts.length ? Buffer.concat([...parts, piece]) : piece, atFileStart);
       }
       parts = [];
       partsBytes = 0;
@@ -45,13 +52,13 @@ export async function* readLines(path: string, maxLineBytes: number): AsyncGener
   }
   if (partsBytes > 0) {
     line += 1;
-    yield tooLong ? { line, kind: 'too_long', bytes: partsBytes } : decodeLine(line, Buffer.concat(parts));
+    yield tooLong ? { line, kind: 'too_long', bytes: partsBytes } : decodeLine(line, Buffer.concat(parts), atFileStart);
   }
 }
 
-function decodeLine(line: number, raw: Buffer): RawLine {
+function decodeLine(line: number, raw: Buffer, atFileStart: boolean): RawLine {
   let bytes = raw;
-  if (line === 1 && bytes.subarray(0, 3).equals(BOM)) bytes = bytes.subarray(3);
+  if (line === 1 && atFileStart && bytes.subarray(0, 3).equals(BOM)) bytes = bytes.subarray(3);
   if (bytes.length && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
   if (!isUtf8(bytes)) return { line, kind: 'invalid_utf8', bytes: raw.length, offset: firstInvalidUtf8(bytes) };
   return { line, kind: 'text', text: bytes.toString('utf8'), bytes: raw.length };

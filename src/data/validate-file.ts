@@ -7,7 +7,8 @@
 import { stat } from 'node:fs/promises';
 import { excerpt, type DataError, type LineProblem } from './errors.ts';
 import { resolveLimits, type DataLimits } from './limits.ts';
-import { readLines, type RawLine } from './line-reader.ts';
+import { readLines, type ByteRange, type RawLine } from './line-reader.ts';
+import { checkRangesInParallel, type ParallelOptions } from './parallel-check.ts';
 import { addSample, emptyStats, type DatasetStats, type TokenCounter } from './stats.ts';
 import { validateLine, type DatasetFormat, type FormatOption, type LineVerdict } from './validate-line.ts';
 import type { ClassifierTarget } from './classifier-rules.ts';
@@ -21,6 +22,12 @@ export type ValidateOptions = {
   classifierTargets?: ClassifierTarget[];
   countTokens?: TokenCounter;
   limits?: Partial<DataLimits>;
+  /**
+   * Check a large file on several threads (parallel-check.ts): this one and threads - 1 workers,
+   * each over byte ranges of the file; results are merged in line order, so the report is the same.
+   * Workers count tokens with their own copy of the tokenizer at `tokenizerPath`.
+   */
+  parallel?: ParallelOptions;
 };
 
 export type FileReport = {
@@ -37,17 +44,20 @@ export type FileReport = {
   stats: DatasetStats;
 };
 
+/** Below this size a file is checked on one thread: starting workers costs more than it saves. */
+const MIN_PARALLEL_BYTES = 4 << 20;
+
 /** One checked line: its problems, and the parsed sample when it is valid. */
 export type CheckedLine = { line: number; bytes: number; problems: LineProblem[]; verdict: LineVerdict | null; tokens: { tokens: number; trained: number } | null };
 
 /** A valid sample as the worker sees it. */
 export type ValidSample = { line: number; format: DatasetFormat; sample: Obj };
 
-/** Checks every line of a file in order (file-level problems are not included; see validateDatasetFile). */
-export async function* checkLines(path: string, opts: ValidateOptions = {}): AsyncGenerator<CheckedLine> {
+/** Checks every line of a file (or of a byte range of it) in order (file-level problems are not included; see validateDatasetFile). */
+export async function* checkLines(path: string, opts: ValidateOptions = {}, range?: ByteRange): AsyncGenerator<CheckedLine> {
   const limits = resolveLimits(opts.limits);
   const lineOpts = { format: opts.format ?? 'auto', targets: opts.classifierTargets, limits };
-  for await (const raw of readLines(path, limits.maxLineBytes)) {
+  for await (const raw of readLines(path, limits.maxLineBytes, range)) {
     const verdict = raw.kind === 'text' ? validateLine(raw.text, lineOpts) : null;
     const problems = raw.kind === 'text' ? (verdict as LineVerdict).problems : [rawProblem(raw, limits)];
     let tokens = null;
@@ -84,7 +94,7 @@ export async function validateDatasetFile(path: string, opts: ValidateOptions = 
   report.bytes = fileProblem.bytes;
   if (fileProblem.problem) record(0, fileProblem.problem);
   try {
-    for await (const c of checkLines(path, { ...opts, limits })) {
+    for await (const c of linesOf(path, report.bytes, { ...opts, limits })) {
       report.lines = c.line;
       if (c.problems.length) {
         for (const p of c.problems) record(c.line, p);
@@ -104,6 +114,23 @@ export async function validateDatasetFile(path: string, opts: ValidateOptions = 
   report.format = report.stats.chat_samples && report.stats.classifier_samples ? 'mixed'
     : report.stats.chat_samples ? 'chat' : report.stats.classifier_samples ? 'classifier' : null;
   return report;
+}
+
+/** The checked lines, on several threads when asked and the file is large enough to gain from it. */
+function linesOf(path: string, size: number, opts: ValidateOptions & { limits: DataLimits }): AsyncIterable<CheckedLine> {
+  const par = opts.parallel;
+  if (!par || par.threads < 2 || size < 2 * (par.chunkBytes ?? MIN_PARALLEL_BYTES)) return checkLines(path, opts);
+  const { format, classifierTargets, limits } = opts;
+  const setup = { path, options: { format, classifierTargets, limits }, tokenizerPath: par.tokenizerPath };
+  return checkRangesInParallel(size, par, setup, (range) => checkLeanLines(path, opts, range));
+}
+
+/** checkLines without the parsed samples (what validateDatasetFile keeps; cheap to pass between threads). */
+export async function* checkLeanLines(path: string, opts: ValidateOptions, range?: ByteRange): AsyncGenerator<CheckedLine> {
+  for await (const c of checkLines(path, opts, range)) {
+    if (c.verdict) c.verdict.sample = null;
+    yield c;
+  }
 }
 
 function rawProblem(raw: Exclude<RawLine, { kind: 'text' }>, limits: DataLimits): LineProblem {

@@ -4,11 +4,13 @@
  * unreadable, 2 usage error (unknown flag, missing argument).
  */
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import {
   classifierTargetSchema, loadTokenCounter, parseSize, reformatFile, splitFile, validateDatasetFile,
   type FileReport, type ValidateOptions,
 } from '../../data/index.ts';
+import { loadSettings } from '../../settings/index.ts';
 
 const usage = `usage: atelier data <command> [options]
 
@@ -99,6 +101,7 @@ async function runValidate(sub: 'validate' | 'stats', { flags, positionals }: Pa
       return 2;
     }
   }
+  opts.parallel = { threads: loadSettings().dataThreads || availableParallelism(), tokenizerPath: f['--tokenizer'] };
   const reports: FileReport[] = [];
   for (const path of positionals) reports.push(await validateDatasetFile(path, opts));
   if (f['--json']) console.log(JSON.stringify({ files: reports.map(toJson) }));
