@@ -174,6 +174,33 @@ export function runStoreSuite(name: string, make: MakeLocation, skip?: string | 
       assert.equal(blob.toString(), '{"a":1}\n{"a":2}\n{"a":3}');
     });
 
+    it('keeps one row and one blob when identical uploads race on separate connections', async (t) => {
+      const { store, location } = await withStore(t, make);
+      const others = [await location.open(), await location.open()];
+      t.after(async () => {
+        for (const o of others) await o.close();
+      });
+      const ws = await ensureWorkspace(store.db, 'race');
+      const { readdir } = await import('node:fs/promises');
+      for (let round = 0; round < 5; round++) {
+        const content = `{"round":${round}}\n`;
+        const stores = [store, ...others];
+        // Stage first so the three commits (read + write on main) overlap as closely as they can.
+        const staged = await Promise.all(stores.map((s) => stageUpload(s.blobs, Readable.from([Buffer.from(content)]), 1024)));
+        const results = await Promise.all(stores.map((s, i) => commitUpload(s.db, s.blobs, staged[i], newFile(ws.id))));
+        assert.equal(results.filter((r) => r.created).length, 1, `round ${round}: exactly one upload creates the file`);
+        assert.equal(new Set(results.map((r) => r.file.id)).size, 1, `round ${round}: all three get the same file`);
+        const rows = await store.db.query<{ id: string; blob_key: string }>('SELECT id, blob_key FROM files WHERE sha256 = $1', [results[0].file.sha256]);
+        assert.equal(rows.length, 1, `round ${round}: one row, not ${rows.length}`);
+        const losers = staged.filter((s) => s.id !== rows[0].id);
+        for (const l of losers) assert.equal(await store.blobs.stat(l.blobKey), null, "a loser's bytes are removed");
+        assert.ok(await store.blobs.stat(rows[0].blob_key), "the winner's bytes stay");
+      }
+      const root = path.dirname(path.dirname(store.blobs.localPath('ab/x') ?? ''));
+      const blobs = (await Promise.all((await readdir(root)).map(async (d) => readdir(path.join(root, d))))).flat();
+      assert.equal(blobs.length, 5, 'one blob per distinct upload, no temp files');
+    });
+
     it('rejects an upload over the limit and keeps no bytes', async (t) => {
       const { store } = await withStore(t, make);
       await assert.rejects(stageUpload(store.blobs, Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), 1000), FileTooLargeError);
