@@ -35,6 +35,7 @@ export * from './jobs.ts';
 export * from './models.ts';
 export * from './dataset-reports.ts';
 export { loadOrCreateSecret } from './secrets.ts';
+export { removeOrphans, startOrphanSweeps, type OrphanSweep } from './orphans.ts';
 
 /** An open store: the database (migrated) and the blob storage. */
 export type Store = { db: Db; blobs: BlobStore; dataDir: string; close(): Promise<void> };

@@ -22,6 +22,7 @@ import {
   listFiles,
   listMigrations,
   openStore,
+  removeOrphans,
   setFileValidation,
   stageUpload,
   workspaceIdForKeyHash,
@@ -199,6 +200,27 @@ export function runStoreSuite(name: string, make: MakeLocation, skip?: string | 
       const root = path.dirname(path.dirname(store.blobs.localPath('ab/x') ?? ''));
       const blobs = (await Promise.all((await readdir(root)).map(async (d) => readdir(path.join(root, d))))).flat();
       assert.equal(blobs.length, 5, 'one blob per distinct upload, no temp files');
+    });
+
+    it('removes old upload temp files and row-less blobs, keeps owned and young ones', async (t) => {
+      const { store } = await withStore(t, make);
+      const ws = await ensureWorkspace(store.db, 'orphans');
+      const { file } = await upload(store, ws.id, '{"kept":1}\n');
+      const orphan = await stageUpload(store.blobs, Readable.from([Buffer.from('no row')]), 1024);
+      const { utimes, writeFile, readdir } = await import('node:fs/promises');
+      const dir = path.dirname(store.blobs.localPath(file.blobKey) ?? '');
+      const oldTemp = path.join(dir, '.tmp-0123456789abcdef');
+      const youngTemp = path.join(dir, '.tmp-fedcba9876543210');
+      await writeFile(oldTemp, 'partial upload of a killed server');
+      await writeFile(youngTemp, 'upload in flight on another server');
+      const old = new Date(Date.now() - 120_000);
+      for (const f of [oldTemp, store.blobs.localPath(orphan.blobKey) ?? '', store.blobs.localPath(file.blobKey) ?? '']) await utimes(f, old, old);
+      assert.deepEqual(await removeOrphans(store.db, store.blobs, 60_000), { tempFiles: 1, blobs: 1 });
+      assert.equal(await store.blobs.stat(orphan.blobKey), null);
+      assert.ok(await store.blobs.stat(file.blobKey), 'a blob its row owns stays, however old');
+      const left = (await Promise.all([dir, path.dirname(store.blobs.localPath(orphan.blobKey) ?? '')].map((d) => readdir(d)))).flat();
+      assert.ok(left.includes('.tmp-fedcba9876543210') && !left.includes('.tmp-0123456789abcdef'), left.join(','));
+      assert.deepEqual(await removeOrphans(store.db, store.blobs, 0), { tempFiles: 1, blobs: 0 }, 'without grace the young one goes too');
     });
 
     it('rejects an upload over the limit and keeps no bytes', async (t) => {
