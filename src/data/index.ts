@@ -12,3 +12,4 @@ export {
 export { reformatFile, reformatSample, type ReformatReport } from './reformat.ts';
 export { splitFile, parseSize, type SplitReport } from './split.ts';
 export { loadTokenCounter } from './token-counter.ts';
+export { checkJsonSchema } from './json-schema-check.ts';

@@ -9,6 +9,7 @@ import type { ChatParams } from './chat-request.ts';
 import type { Engine, EngineRequest } from './engine.ts';
 import type { RequestEvent } from './engine-protocol.ts';
 import { feedText, startJson, type JsonSchema, type JsonState } from './json-grammar.ts';
+import { schemaLanguageProblem } from './schema-language.ts';
 import { buildVocabTrie, createMasker, type TokenMask, type VocabTrie } from './token-mask.ts';
 import { toolCallListSchema, toToolCalls, type ToolCall } from './tool-calls.ts';
 
@@ -70,6 +71,12 @@ function grammarFor(tok: Tokenizer, schema: JsonSchema | null): Constraint {
   return { state: startJson(schema), maskFor: createMasker(trie, [tok.special.eos]) };
 }
 
+/** A schema that would leave decoding no token at some step is the request's fault: 400, naming where. */
+function refuseDeadEnds(schema: unknown, path: string): void {
+  const problem = schemaLanguageProblem(schema, path);
+  if (problem) throw new ChatInputError(`Invalid ${path.split('.')[0]}: ${problem}`);
+}
+
 function plan(params: ChatParams, tok: Tokenizer): { forceTool: boolean; afterTool: JsonSchema | null | undefined; json: JsonSchema | null | undefined; banned: number[] } {
   const toolId = tok.special.toolCalls;
   const tc = params.toolChoice;
@@ -79,6 +86,8 @@ function plan(params: ChatParams, tok: Tokenizer): { forceTool: boolean; afterTo
   const chosen = tc.kind === 'function' ? tools.filter((t) => t.name === tc.name) : tools;
   const afterTool = forceTool && listLayout ? toolCallListSchema(chosen) : undefined;
   const json = params.responseFormat.kind === 'json' && !forceTool ? params.responseFormat.schema : undefined;
+  if (json) refuseDeadEnds(json, 'response_format.json_schema.schema');
+  if (afterTool) chosen.forEach((t) => refuseDeadEnds(t.parameters, `tools[${tools.indexOf(t)}].function.parameters`));
   const banned = tc.kind === 'none' && toolId !== undefined ? [toolId] : [];
   return { forceTool, afterTool, json, banned };
 }
