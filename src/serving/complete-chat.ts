@@ -156,6 +156,7 @@ export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (
       seed: params.seed, stop: [tok.special.eos], n: params.n, banned: p.banned, constrained,
     }, onEvent);
     const onAbort = () => fail(new EngineFailure('the client went away'));
+    if (signal?.aborted) return onAbort(); // gone before the engine saw it: cancelled at once
     signal?.addEventListener('abort', onAbort);
     if (constrained) for (const c of choices) sendFirstMask(c, tok, req);
   });
