@@ -5,6 +5,7 @@
  * masks, and parse `[TOOL_CALLS]` output into tool calls.
  */
 import { ModelOutputError, type Tokenizer } from '../tokenizer/index.ts';
+import { withoutPaths } from '../worker/index.ts';
 import type { ChatParams } from './chat-request.ts';
 import type { Engine, EngineRequest } from './engine.ts';
 import type { RequestEvent } from './engine-protocol.ts';
@@ -30,8 +31,15 @@ export type ChatTarget = { engine: Engine; tokenizer: Tokenizer; adapterDir: str
 
 /** A request the model cannot serve (prompt too long, bad conversation): the caller answers 400. */
 export class ChatInputError extends Error {}
-/** The engine failed or died during the request: the caller answers 500 / an error chunk. */
-export class EngineFailure extends Error {}
+/** The engine failed or died during the request: the caller answers 500 / an error chunk. Clients see no server paths. */
+export class EngineFailure extends Error {
+  /** The unredacted message, for the server log. */
+  readonly detail: string;
+  constructor(message: string) {
+    super(withoutPaths(message));
+    this.detail = message;
+  }
+}
 
 const tries = new WeakMap<Tokenizer, { trie: VocabTrie; texts: (string | null)[] }>();
 const utf8 = new TextDecoder('utf-8');
