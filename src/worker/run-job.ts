@@ -173,6 +173,7 @@ async function trainWithRetries(ctx: WorkerContext, job: JobRecord, run: Run, tr
     if (run.lost) return;
     if (ctx.signal.aborted && !run.done && !run.cancelled) return void (await releaseJob(ctx.store.db, job.id, ctx.workerId));
     const failure = run.done || run.cancelled ? null : describeFailure(exit, run.error);
+    if (failure) ctx.log(`job ${job.id}: trainer ended (code ${exit.code}, signal ${exit.signal}); its stderr ends with:\n${exit.stderrTail.slice(-1500)}`);
     if (!failure?.retryable || retry >= ctx.settings.trainMaxRetries) {
       const after = failure && retry > 0 ? { ...failure, reason: `${failure.reason} (after ${retry} restart(s) from checkpoints)` } : failure;
       return finish(ctx, job, run, after);
