@@ -21,9 +21,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where batches are built, so counting tokens (count_tokens.py) stays light
+    import torch
 
 SHARD_FORMAT = "atelier-shard-v1"
 
@@ -95,6 +98,7 @@ class Batch:
 
 def collate(windows: list[Window]) -> Batch:
     """Stack windows into a (B, T) batch."""
+    import torch
     def stack(name: str, dtype: torch.dtype) -> torch.Tensor:
         return torch.from_numpy(np.stack([getattr(w, name) for w in windows]).astype(np.int64)).to(dtype)
     return Batch(stack("tokens", torch.long), stack("targets", torch.long), stack("mask", torch.bool),

@@ -115,8 +115,13 @@ class AdapterBank:
         return 0 if path is None else list(self.loaded).index(path) + 1
 
 
+class NoTokenLeft(ValueError):
+    """The bans and mask of a step exclude every token: that sequence cannot go on."""
+
+
 def sample(seq: Sequence, logits: torch.Tensor) -> int:
-    """One token from (V,) logits with the sequence's bans, mask, temperature and top-p."""
+    """One token from (V,) logits with the sequence's bans, mask, temperature and top-p; raises
+    NoTokenLeft when they leave no token (sampling from an all -inf row would kill the process)."""
     logits = logits.float().clone()
     if seq.banned:
         logits[seq.banned] = float("-inf")
@@ -128,6 +133,8 @@ def sample(seq: Sequence, logits: torch.Tensor) -> int:
             logits = logits + keep
         elif "deny" in seq.mask and seq.mask["deny"]:
             logits[torch.tensor(seq.mask["deny"], dtype=torch.long, device=logits.device)] = float("-inf")
+    if not bool(torch.isfinite(logits).any()):
+        raise NoTokenLeft("the constraint left no token to sample (the response_format or tool schema admits no output here)")
     if seq.temperature <= 0:
         return int(torch.argmax(logits))
     probs = torch.softmax(logits / seq.temperature, dim=-1)
@@ -179,6 +186,8 @@ class Engine:
         vocab = self.args.vocab_size
         if any(t < 0 or t >= vocab for t in prompt):
             raise ValueError(f"prompt has token ids outside the vocabulary (size {vocab})")
+        if any(not 0 <= int(t) < vocab for t in msg.get("banned") or []):
+            raise ValueError(f"banned has token ids outside the vocabulary (size {vocab})")
         n, seed = int(msg.get("n") or 1), msg.get("seed")
         seqs = []
         for i in range(n):
@@ -200,6 +209,9 @@ class Engine:
                     seq.constrained = False
                     seq.mask = None
                 else:
+                    vocab = self.args.vocab_size
+                    if any(not 0 <= int(t) < vocab for t in msg.get("allow", []) + msg.get("deny", [])):
+                        raise ValueError(f"mask has token ids outside the vocabulary (size {vocab})")
                     seq.masks.append({k: msg[k] for k in ("allow", "deny") if k in msg})
                 return
 
@@ -254,9 +266,15 @@ class Engine:
 
     def step(self) -> None:
         for seq in list(self.active):
-            if self.ready_to_sample(seq):
+            if seq in self.active and self.ready_to_sample(seq):
                 seq.mask = seq.masks.pop(0) if seq.constrained else None
-                self.take(seq, sample(seq, seq.logits))
+                try:
+                    token = sample(seq, seq.logits)
+                except NoTokenLeft as e:  # this request fails; every other sequence carries on
+                    self.cancel(seq.req_id)
+                    emit({"id": seq.req_id, "type": "error", "message": str(e)})
+                    continue
+                self.take(seq, token)
         feeding = [s for s in self.active if s.feed is not None]
         if feeding:
             self.forward(feeding, [[s.feed] for s in feeding])

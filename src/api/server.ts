@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { ensureBuiltInModel } from '../models/index.ts';
 import type { Settings } from '../settings/index.ts';
-import { defaultWorkspaceName, ensureWorkspace, hashApiKey, loadOrCreateSecret, openStore, type Store } from '../store/index.ts';
+import { defaultWorkspaceName, ensureWorkspace, hashApiKey, loadOrCreateSecret, openStore, startOrphanSweeps, type Store } from '../store/index.ts';
 import { buildApp, type BuildOptions } from './app.ts';
 import type { ApiContext, ApiHooks } from './context.ts';
 import { fileValidationHook } from './file-validation.ts';
@@ -48,6 +48,12 @@ export async function startServer(settings: Settings, opts: StartOptions = {}): 
     await ensureBuiltInModel(settings);
     const context = await createContext(settings, store, opts.hooks ?? { onFileUploaded: fileValidationHook(store) });
     const app = await buildApp(context, { extraRoutes: opts.extraRoutes, logger: opts.logger });
+    // Before listening: leftovers of a crash go first. A SQLite data dir has one server, so all of them.
+    const stopSweeps = await startOrphanSweeps(store.db, store.blobs, {
+      graceMs: settings.orphanGraceMs,
+      firstGraceMs: store.db.dialect === 'sqlite' ? 0 : settings.orphanGraceMs,
+      log: (message, swept) => app.log.warn(swept, message),
+    });
     await app.listen({ host: settings.host, port: settings.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : settings.port;
@@ -55,6 +61,7 @@ export async function startServer(settings: Settings, opts: StartOptions = {}): 
     let closing: Promise<void> | null = null;
     const close = () =>
       (closing ??= (async () => {
+        stopSweeps();
         await app.close();
         await opts.onClose?.();
         if (!opts.store) await store.close();

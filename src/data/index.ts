@@ -14,3 +14,4 @@ export { splitFile, parseSize, type SplitReport } from './split.ts';
 export { loadTokenCounter } from './token-counter.ts';
 export { sha256File } from './content-hash.ts';
 export { ensureShard, ensureShardDir, openShardWriter, shardKey, type ShardCounts, type ShardInfo, type ShardWriter } from './shards.ts';
+export { checkJsonSchema } from './json-schema-check.ts';

@@ -51,10 +51,15 @@ export type EstimateInput = {
   currency: string;
 };
 
-/** duration = train_tokens / tokens_per_s + overhead; cost = price per device-hour × duration. */
+/**
+ * duration = the tokens the device processes (steps × tokens per step, padding and prompts included:
+ * the unit throughput is measured in) / tokens_per_s + overhead; cost = price per device-hour ×
+ * duration. `train_tokens` is what the trainer will report as trained (exact for completion jobs).
+ */
 export function estimateJob(input: EstimateInput): JobEstimate {
   const { plan } = input;
-  const seconds = Math.ceil(plan.train_tokens / input.tokensPerSecond) + startupOverheadSeconds;
+  const processed = plan.training_steps * plan.train_tokens_per_step;
+  const seconds = Math.ceil(processed / input.tokensPerSecond) + startupOverheadSeconds;
   return {
     data_tokens: plan.data_tokens,
     train_tokens_per_step: plan.train_tokens_per_step,

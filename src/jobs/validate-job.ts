@@ -11,6 +11,7 @@ import {
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
+import { exactTrainTokens } from './exact-tokens.ts';
 import { hyperparametersSchema, planTraining } from './hyperparameters.ts';
 import { validateJobFiles, type JobFile, type ReportCache } from './validation.ts';
 
@@ -62,7 +63,9 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
       cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath),
     });
     if (!outcome.ok) return void (await fail('FAILED_VALIDATION', 'invalid_file', outcome.message, outcome.param));
-    const plan = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);
+    const planned = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);
+    // Completion packing is replayed exactly; classifier jobs keep the step capacity (their recipe packs differently).
+    const plan = job.jobType === 'completion' ? { ...planned, train_tokens: await exactTrainTokens(store, settings, job, model, planned) } : planned;
     const device = settings.device === 'auto' ? ((await latestThroughputDevice(db, job.model)) ?? 'cpu') : deviceKind(settings.device);
     const measured = await getThroughput(db, job.model, device);
     const estimate = estimateJob({

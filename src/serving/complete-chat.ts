@@ -5,10 +5,12 @@
  * masks, and parse `[TOOL_CALLS]` output into tool calls.
  */
 import { ModelOutputError, type Tokenizer } from '../tokenizer/index.ts';
+import { withoutPaths } from '../worker/index.ts';
 import type { ChatParams } from './chat-request.ts';
 import type { Engine, EngineRequest } from './engine.ts';
 import type { RequestEvent } from './engine-protocol.ts';
 import { feedText, startJson, type JsonSchema, type JsonState } from './json-grammar.ts';
+import { schemaLanguageProblem } from './schema-language.ts';
 import { buildVocabTrie, createMasker, type TokenMask, type VocabTrie } from './token-mask.ts';
 import { toolCallListSchema, toToolCalls, type ToolCall } from './tool-calls.ts';
 
@@ -29,8 +31,15 @@ export type ChatTarget = { engine: Engine; tokenizer: Tokenizer; adapterDir: str
 
 /** A request the model cannot serve (prompt too long, bad conversation): the caller answers 400. */
 export class ChatInputError extends Error {}
-/** The engine failed or died during the request: the caller answers 500 / an error chunk. */
-export class EngineFailure extends Error {}
+/** The engine failed or died during the request: the caller answers 500 / an error chunk. Clients see no server paths. */
+export class EngineFailure extends Error {
+  /** The unredacted message, for the server log. */
+  readonly detail: string;
+  constructor(message: string) {
+    super(withoutPaths(message));
+    this.detail = message;
+  }
+}
 
 const tries = new WeakMap<Tokenizer, { trie: VocabTrie; texts: (string | null)[] }>();
 const utf8 = new TextDecoder('utf-8');
@@ -70,6 +79,12 @@ function grammarFor(tok: Tokenizer, schema: JsonSchema | null): Constraint {
   return { state: startJson(schema), maskFor: createMasker(trie, [tok.special.eos]) };
 }
 
+/** A schema that would leave decoding no token at some step is the request's fault: 400, naming where. */
+function refuseDeadEnds(schema: unknown, path: string): void {
+  const problem = schemaLanguageProblem(schema, path);
+  if (problem) throw new ChatInputError(`Invalid ${path.split('.')[0]}: ${problem}`);
+}
+
 function plan(params: ChatParams, tok: Tokenizer): { forceTool: boolean; afterTool: JsonSchema | null | undefined; json: JsonSchema | null | undefined; banned: number[] } {
   const toolId = tok.special.toolCalls;
   const tc = params.toolChoice;
@@ -79,6 +94,8 @@ function plan(params: ChatParams, tok: Tokenizer): { forceTool: boolean; afterTo
   const chosen = tc.kind === 'function' ? tools.filter((t) => t.name === tc.name) : tools;
   const afterTool = forceTool && listLayout ? toolCallListSchema(chosen) : undefined;
   const json = params.responseFormat.kind === 'json' && !forceTool ? params.responseFormat.schema : undefined;
+  if (json) refuseDeadEnds(json, 'response_format.json_schema.schema');
+  if (afterTool) chosen.forEach((t) => refuseDeadEnds(t.parameters, `tools[${tools.indexOf(t)}].function.parameters`));
   const banned = tc.kind === 'none' && toolId !== undefined ? [toolId] : [];
   return { forceTool, afterTool, json, banned };
 }
@@ -147,6 +164,7 @@ export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (
       seed: params.seed, stop: [tok.special.eos], n: params.n, banned: p.banned, constrained,
     }, onEvent);
     const onAbort = () => fail(new EngineFailure('the client went away'));
+    if (signal?.aborted) return onAbort(); // gone before the engine saw it: cancelled at once
     signal?.addEventListener('abort', onAbort);
     if (constrained) for (const c of choices) sendFirstMask(c, tok, req);
   });

@@ -68,6 +68,10 @@ export const definitions = {
   workerHeartbeatMs: def('ATELIER_WORKER_HEARTBEAT_MS', int(2000), 'How often a worker running a job touches its heartbeat (milliseconds).'),
   workerStaleMs: def('ATELIER_WORKER_STALE_MS', int(30000), 'A running job whose heartbeat is older than this (milliseconds) is taken over by another worker and resumed from its last checkpoint.'),
   workerPollMs: def('ATELIER_WORKER_POLL_MS', int(1000), 'How long an idle worker waits between looks for a job to claim (milliseconds).'),
+  trainMaxRetries: def('ATELIER_TRAIN_MAX_RETRIES', int(2), 'How many times a trainer that dies by a signal (e.g. the out-of-memory killer) or crashes is restarted from its last checkpoint before the job is FAILED; a config error is never retried.'),
+
+  // Crash recovery (src/store/orphans.ts)
+  orphanGraceMs: def('ATELIER_ORPHAN_GRACE_MS', int(15 * 60 * 1000), 'Upload temp files and blobs that no file row owns are removed at start-up and then periodically once they are older than this (milliseconds), so another live server\'s upload in flight is never touched. On SQLite the start-up sweep removes them all (one server owns the data dir).'),
 } as const;
 
 type Definitions = typeof definitions;

@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { BlobStore } from './blobs.ts';
 import type { Db } from './db.ts';
-import { deleteFileRow, findFileByContent, insertFile, type FileRecord, type FileStatus } from './files.ts';
+import { deleteFileRow, insertFileOrExisting, type FileRecord, type FileStatus } from './files.ts';
 
 /** Thrown when an upload is larger than the limit; nothing of it is kept. */
 export class FileTooLargeError extends Error {
@@ -104,11 +104,6 @@ export type NewFile = {
  * name, the staged copy is deleted and the existing file returned (`created: false`).
  */
 export async function commitUpload(db: Db, blobs: BlobStore, staged: StagedBytes, file: NewFile): Promise<{ file: FileRecord; created: boolean }> {
-  const existing = await findFileByContent(db, file.workspaceId, staged.sha256, file.filename);
-  if (existing) {
-    await blobs.delete(staged.blobKey);
-    return { file: existing, created: false };
-  }
   const ms = Date.now();
   const record: FileRecord = {
     ...file,
@@ -121,8 +116,10 @@ export async function commitUpload(db: Db, blobs: BlobStore, staged: StagedBytes
     createdAt: Math.floor(ms / 1000),
     createdMs: ms,
   };
-  await insertFile(db, record);
-  return { file: record, created: true };
+  const result = await insertFileOrExisting(db, record);
+  // The loser of a race (or a plain re-upload) keeps no bytes: the existing file owns its own blob.
+  if (!result.created) await blobs.delete(staged.blobKey);
+  return result;
 }
 
 /** Deletes a workspace's file and its bytes; resolves to false when there is no such file. */

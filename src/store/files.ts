@@ -69,9 +69,10 @@ function toRecord(r: FileRow): FileRecord {
   };
 }
 
-/** Inserts a file row. */
-export async function insertFile(db: Db, f: FileRecord): Promise<void> {
-  await db.run(`INSERT INTO files (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, [
+const insertSql = `INSERT INTO files (${columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`;
+
+function insertParams(f: FileRecord): SqlValue[] {
+  return [
     f.id,
     f.workspaceId,
     f.filename,
@@ -89,7 +90,34 @@ export async function insertFile(db: Db, f: FileRecord): Promise<void> {
     f.validation === null || f.validation === undefined ? null : JSON.stringify(f.validation),
     f.createdAt,
     f.createdMs,
-  ]);
+  ];
+}
+
+/** Inserts a file row. */
+export async function insertFile(db: Db, f: FileRecord): Promise<void> {
+  await db.run(insertSql, insertParams(f));
+}
+
+/**
+ * Inserts `f` unless the workspace already has a file with the same bytes and name; then returns
+ * that one (`created: false`). The unique index on (workspace, sha256, filename, dedup_slot) decides,
+ * so concurrent identical uploads on any number of servers leave exactly one row.
+ */
+export async function insertFileOrExisting(db: Db, f: FileRecord): Promise<{ file: FileRecord; created: boolean }> {
+  // A conflicting row deleted between our insert and our read lets the next insert succeed: retry.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const inserted = await db.query<{ id: string }>(
+      `${insertSql} ON CONFLICT (workspace_id, sha256, filename, dedup_slot) DO NOTHING RETURNING id`,
+      insertParams(f),
+    );
+    if (inserted.length) return { file: f, created: true };
+    const row = await db.one<FileRow>(
+      `SELECT ${columns} FROM files WHERE workspace_id = $1 AND sha256 = $2 AND filename = $3 AND dedup_slot = 0`,
+      [f.workspaceId, f.sha256, f.filename],
+    );
+    if (row) return { file: toRecord(row), created: false };
+  }
+  throw new Error(`could not record file ${f.id}: its duplicate kept appearing and disappearing`);
 }
 
 /** A file of this workspace, or null (another workspace's file is null too). */

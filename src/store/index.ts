@@ -37,6 +37,7 @@ export * from './dataset-reports.ts';
 export * from './job-statuses.ts';
 export { localFile } from './file-paths.ts';
 export { loadOrCreateSecret } from './secrets.ts';
+export { removeOrphans, startOrphanSweeps, type OrphanSweep } from './orphans.ts';
 
 /** An open store: the database (migrated) and the blob storage. */
 export type Store = { db: Db; blobs: BlobStore; dataDir: string; close(): Promise<void> };

@@ -16,6 +16,7 @@ import { resolveBaseModel, resolvePython, type BaseModel } from '../models/index
 import { classifierShardWriter, classifierTrainerFields, classifierTrainerModule } from './classifier-job.ts';
 import { ensureShard } from '../data/index.ts';
 import type { TrainerMessage } from './trainer-messages.ts';
+import { describeFailure, type ReportedError, type TrainerFailure } from './trainer-failure.ts';
 import { startTrainer, type TrainerExit } from './trainer-process.ts';
 import { startWandbSink, type WandbSink } from './wandb-sink.ts';
 
@@ -31,7 +32,8 @@ export type WorkerContext = {
 
 type Run = {
   done: Extract<TrainerMessage, { type: 'done' }> | null;
-  error: string | null;
+  error: ReportedError;
+  lastCheckpointStep: number | null;
   startedMs: number | null;
   resumedFrom: number;
   device: string | null;
@@ -93,6 +95,7 @@ async function onMessage(ctx: WorkerContext, job: JobRecord, run: Run, m: Traine
       return;
     }
     case 'checkpoint':
+      run.lastCheckpointStep = m.step;
       wandb?.log({ step: m.step, ...m.metrics });
       await addCheckpoint(db, { jobId: job.id, stepNumber: m.step, metrics: m.metrics, path: m.path });
       await appendEvent(db, job.id, { name: 'checkpoint', level: 'info', data: { step: m.step, ...m.metrics }, message: `Checkpoint at step ${m.step}` });
@@ -101,7 +104,7 @@ async function onMessage(ctx: WorkerContext, job: JobRecord, run: Run, m: Traine
       run.done = m;
       return;
     case 'error':
-      run.error = `${m.message} (${m.kind})`;
+      run.error = { message: m.message, kind: m.kind };
       return;
     case 'stopped':
       return;
@@ -125,7 +128,7 @@ function watch(ctx: WorkerContext, job: JobRecord, run: Run, stop: () => void): 
   };
 }
 
-async function finish(ctx: WorkerContext, job: JobRecord, run: Run, exit: TrainerExit): Promise<void> {
+async function finish(ctx: WorkerContext, job: JobRecord, run: Run, failure: TrainerFailure | null): Promise<void> {
   const db = ctx.store.db;
   const held = { lockedBy: ctx.workerId };
   if (run.cancelled) {
@@ -133,7 +136,7 @@ async function finish(ctx: WorkerContext, job: JobRecord, run: Run, exit: Traine
     return;
   }
   if (!run.done) {
-    const message = run.error ?? `the trainer exited (code ${exit.code}, signal ${exit.signal}) without finishing: ${exit.stderrTail.trim().split('\n').slice(-3).join(' | ')}`;
+    const message = failure?.reason ?? 'the trainer ended without finishing';
     await transitionJob(db, job.id, ['RUNNING'], 'FAILED', { ...held, patch: { error: { code: 'training_failed', message, param: null }, finished: true, releaseLock: true } });
     return;
   }
@@ -157,6 +160,36 @@ async function recordMeasuredThroughput(ctx: WorkerContext, job: JobRecord, run:
   if (steps > 0 && seconds > 0) await recordThroughput(ctx.store.db, job.model, deviceKind(run.device), (steps * perStep) / seconds);
 }
 
+/**
+ * Runs the trainer until the job ends: a trainer that dies (a signal, a crash) is restarted from its
+ * last checkpoint up to trainMaxRetries times, with a warning event each time; then FAILED.
+ */
+async function trainWithRetries(ctx: WorkerContext, job: JobRecord, run: Run, train: () => Promise<TrainerExit>): Promise<void> {
+  for (let retry = 0; ; retry++) {
+    const exit = await train();
+    if (run.lost) return;
+    if (ctx.signal.aborted && !run.done && !run.cancelled) return void (await releaseJob(ctx.store.db, job.id, ctx.workerId));
+    const failure = run.done || run.cancelled ? null : describeFailure(exit, run.error);
+    if (failure) ctx.log(`job ${job.id}: trainer ended (code ${exit.code}, signal ${exit.signal}); its stderr ends with:\n${exit.stderrTail.slice(-1500)}`);
+    if (!failure?.retryable || retry >= ctx.settings.trainMaxRetries) {
+      const after = failure && retry > 0 ? { ...failure, reason: `${failure.reason} (after ${retry} restart(s) from checkpoints)` } : failure;
+      return finish(ctx, job, run, after);
+    }
+    await announceRetry(ctx, job, run, failure, retry + 1);
+    run.error = null;
+  }
+}
+
+async function announceRetry(ctx: WorkerContext, job: JobRecord, run: Run, failure: TrainerFailure, retry: number): Promise<void> {
+  const from = run.lastCheckpointStep === null ? 'its last checkpoint (or the start, if it has none)' : `its checkpoint at step ${run.lastCheckpointStep}`;
+  const max = ctx.settings.trainMaxRetries;
+  ctx.log(`job ${job.id}: ${failure.reason}; retry ${retry} of ${max}`);
+  await appendEvent(ctx.store.db, job.id, {
+    name: 'message', level: 'warn', data: { retry, max_retries: max, resume_from_step: run.lastCheckpointStep, reason: failure.reason },
+    message: `Training interrupted: ${failure.reason}. Restarting from ${from} (retry ${retry} of ${max})`,
+  });
+}
+
 /** Runs a job this worker has just claimed; resolves when the job has ended or was lost. */
 export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise<void> {
   const db = ctx.store.db;
@@ -167,7 +200,7 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
   if (job.attempts > 1) {
     await appendEvent(db, job.id, { name: 'message', level: 'warn', data: { worker: ctx.workerId, attempt: job.attempts }, message: `Worker ${ctx.workerId} took over the job after its previous worker stopped heartbeating; resuming from the last checkpoint` });
   }
-  const run: Run = { done: null, error: null, startedMs: null, resumedFrom: 0, device: null, lastMetricsMs: 0, cancelled: false, lost: false };
+  const run: Run = { done: null, error: null, lastCheckpointStep: null, startedMs: null, resumedFrom: 0, device: null, lastMetricsMs: 0, cancelled: false, lost: false };
   let wandb: WandbSink | null = null;
   try {
     const model = await resolveBaseModel(job.model, { modelsDir: ctx.settings.modelsDir, dataDir: ctx.settings.dataDir, python: ctx.settings.python });
@@ -177,14 +210,13 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     const configPath = path.join(outDir, 'config.json');
     await writeFile(configPath, JSON.stringify(config, null, 2));
     wandb = await startWandbSink(ctx, job, outDir, config);
-    const sink = wandb;
     const recipe = job.jobType === 'classifier' ? classifierTrainerModule : 'trainer.train';
-    const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, sink), ctx.log, recipe);
-    const unwatch = watch(ctx, job, run, trainer.stop);
-    const exit = await trainer.exited.finally(unwatch);
-    if (run.lost) return;
-    if (ctx.signal.aborted && !run.done && !run.cancelled) await releaseJob(db, job.id, ctx.workerId);
-    else await finish(ctx, job, run, exit);
+    const train = async () => {
+      const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, wandb), ctx.log, recipe);
+      const unwatch = watch(ctx, job, run, trainer.stop);
+      return trainer.exited.finally(unwatch);
+    };
+    await trainWithRetries(ctx, job, run, train);
   } catch (err) {
     const message = `the worker could not run the job: ${err instanceof Error ? err.message : String(err)}`;
     await transitionJob(db, job.id, ['RUNNING', 'CANCELLATION_REQUESTED'], 'FAILED', { lockedBy: ctx.workerId, patch: { error: { code: 'worker_error', message, param: null }, finished: true, releaseLock: true } });

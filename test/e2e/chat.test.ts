@@ -102,6 +102,37 @@ describe('chat completions on a base model', () => {
     } else assert.match(text.trim(), /^\{"?/);
   });
 
+  it('json_schema admitting no output is a 400 naming the path; the engine and a concurrent stream live on', async () => {
+    await f.mistral.chat.complete({ model, messages, temperature: 0, maxTokens: 2 }); // engine is up
+    const [pid] = enginePids();
+    const other = await f.server.createKey('chat-bystander');
+    const bystander = new OpenAI({ baseURL: `${f.server.url}/v1`, apiKey: other.key, maxRetries: 0 });
+    const stream = await bystander.chat.completions.create({ model, messages, temperature: 0, max_completion_tokens: 40, stream: true });
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ enum: [] }, /response_format\.json_schema\.schema admits no value.*enum is empty/],
+      [{ type: 'banana' }, /response_format\.json_schema\.schema\.type must be one of/],
+      [{ type: 'object', properties: { a: { type: 'string' } }, required: ['b'], additionalProperties: false }, /requires \\?"b\\?" but allows no such property/],
+    ];
+    for (const [schema, message] of bad) {
+      await assert.rejects(
+        f.openai.chat.completions.create({ model, messages, temperature: 1, max_completion_tokens: 8, response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } }),
+        (e: unknown) => e instanceof OpenAI.BadRequestError && message.test(e.message) && !/\/(tmp|work|home)\//.test(e.message),
+      );
+      await assert.rejects(
+        f.mistral.chat.complete({ model, messages, temperature: 1, maxTokens: 8, responseFormat: { type: 'json_schema', jsonSchema: { name: 'x', schemaDefinition: schema } } }),
+        (e: unknown) => (e as { statusCode?: number }).statusCode === 400 && message.test(String((e as Error).message)),
+      );
+    }
+    let text = '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.ok(text.length > 0 && (finish === 'stop' || finish === 'length'), 'the other workspace\'s stream completed');
+    assert.deepEqual(enginePids(), [pid], 'the same engine process serves on');
+  });
+
   it('tool_choice any forces parseable tool_calls with 9-character ids and string arguments', async () => {
     const tools = [{ type: 'function' as const, function: { name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
     const r = await f.openai.chat.completions.create({ model, messages, tools, tool_choice: 'required', temperature: 0, max_completion_tokens: 60 });
@@ -146,7 +177,7 @@ describe('chat completions on a base model', () => {
         }
       }
     };
-    await assert.rejects(consume(), (e: unknown) => e instanceof OpenAI.APIError && /serving engine/.test((e as Error).message));
+    await assert.rejects(consume(), (e: unknown) => e instanceof OpenAI.APIError && /serving engine/.test((e as Error).message) && !(e as Error).message.includes(f.server.dataDir) && !/\/(work|home|tmp|usr)\//.test((e as Error).message));
     assert.ok(killed, 'the engine was killed mid-stream');
     const again = await f.mistral.chat.complete({ model, messages, temperature: 0, maxTokens: 3 });
     assert.ok((again.usage.completionTokens ?? 0) > 0);

@@ -22,6 +22,7 @@ import {
   listFiles,
   listMigrations,
   openStore,
+  removeOrphans,
   setFileValidation,
   stageUpload,
   workspaceIdForKeyHash,
@@ -172,6 +173,54 @@ export function runStoreSuite(name: string, make: MakeLocation, skip?: string | 
       assert.equal(renamed.created, true);
       const blob = await readAll(await store.blobs.stream(first.file.blobKey));
       assert.equal(blob.toString(), '{"a":1}\n{"a":2}\n{"a":3}');
+    });
+
+    it('keeps one row and one blob when identical uploads race on separate connections', async (t) => {
+      const { store, location } = await withStore(t, make);
+      const others = [await location.open(), await location.open()];
+      t.after(async () => {
+        for (const o of others) await o.close();
+      });
+      const ws = await ensureWorkspace(store.db, 'race');
+      const { readdir } = await import('node:fs/promises');
+      for (let round = 0; round < 5; round++) {
+        const content = `{"round":${round}}\n`;
+        const stores = [store, ...others];
+        // Stage first so the three commits (read + write on main) overlap as closely as they can.
+        const staged = await Promise.all(stores.map((s) => stageUpload(s.blobs, Readable.from([Buffer.from(content)]), 1024)));
+        const results = await Promise.all(stores.map((s, i) => commitUpload(s.db, s.blobs, staged[i], newFile(ws.id))));
+        assert.equal(results.filter((r) => r.created).length, 1, `round ${round}: exactly one upload creates the file`);
+        assert.equal(new Set(results.map((r) => r.file.id)).size, 1, `round ${round}: all three get the same file`);
+        const rows = await store.db.query<{ id: string; blob_key: string }>('SELECT id, blob_key FROM files WHERE sha256 = $1', [results[0].file.sha256]);
+        assert.equal(rows.length, 1, `round ${round}: one row, not ${rows.length}`);
+        const losers = staged.filter((s) => s.id !== rows[0].id);
+        for (const l of losers) assert.equal(await store.blobs.stat(l.blobKey), null, "a loser's bytes are removed");
+        assert.ok(await store.blobs.stat(rows[0].blob_key), "the winner's bytes stay");
+      }
+      const root = path.dirname(path.dirname(store.blobs.localPath('ab/x') ?? ''));
+      const blobs = (await Promise.all((await readdir(root)).map(async (d) => readdir(path.join(root, d))))).flat();
+      assert.equal(blobs.length, 5, 'one blob per distinct upload, no temp files');
+    });
+
+    it('removes old upload temp files and row-less blobs, keeps owned and young ones', async (t) => {
+      const { store } = await withStore(t, make);
+      const ws = await ensureWorkspace(store.db, 'orphans');
+      const { file } = await upload(store, ws.id, '{"kept":1}\n');
+      const orphan = await stageUpload(store.blobs, Readable.from([Buffer.from('no row')]), 1024);
+      const { utimes, writeFile, readdir } = await import('node:fs/promises');
+      const dir = path.dirname(store.blobs.localPath(file.blobKey) ?? '');
+      const oldTemp = path.join(dir, '.tmp-0123456789abcdef');
+      const youngTemp = path.join(dir, '.tmp-fedcba9876543210');
+      await writeFile(oldTemp, 'partial upload of a killed server');
+      await writeFile(youngTemp, 'upload in flight on another server');
+      const old = new Date(Date.now() - 120_000);
+      for (const f of [oldTemp, store.blobs.localPath(orphan.blobKey) ?? '', store.blobs.localPath(file.blobKey) ?? '']) await utimes(f, old, old);
+      assert.deepEqual(await removeOrphans(store.db, store.blobs, 60_000), { tempFiles: 1, blobs: 1 });
+      assert.equal(await store.blobs.stat(orphan.blobKey), null);
+      assert.ok(await store.blobs.stat(file.blobKey), 'a blob its row owns stays, however old');
+      const left = (await Promise.all([dir, path.dirname(store.blobs.localPath(orphan.blobKey) ?? '')].map((d) => readdir(d)))).flat();
+      assert.ok(left.includes('.tmp-fedcba9876543210') && !left.includes('.tmp-0123456789abcdef'), left.join(','));
+      assert.deepEqual(await removeOrphans(store.db, store.blobs, 0), { tempFiles: 1, blobs: 0 }, 'without grace the young one goes too');
     });
 
     it('rejects an upload over the limit and keeps no bytes', async (t) => {

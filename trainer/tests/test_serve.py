@@ -175,3 +175,35 @@ def test_bad_requests_get_errors_and_the_engine_keeps_serving(model_dir, tmp_pat
     got = eng.collect({"x1", "x2"})
     eng.close()
     assert got["x2"]["tokens"] == greedy_reference(model_dir, a2, [1, 2], 8)
+
+
+def test_a_step_with_every_token_masked_fails_that_request_and_a_concurrent_one_completes(model_dir):
+    ref = greedy_reference(model_dir, None, [1, 5, 9, 3], 8)
+    eng = Engine(model_dir)
+    eng.send(gen("other", [1, 5, 9, 3]))
+    eng.send({**gen("dead", [1, 5], constrained=True), "temperature": 1.0, "seed": 3, "n": 2})
+    eng.send({"id": "dead", "op": "mask", "index": 0, "allow": []})  # an empty language: no token left
+    eng.send({"id": "dead", "op": "mask", "index": 1, "deny": list(range(ARGS.vocab_size))})
+    eng.send({**gen("ban", [1, 2]), "banned": list(range(ARGS.vocab_size))})  # unconstrained but every token banned
+    eng.send({"id": "oov", "op": "mask", "index": 0, "allow": [10**6]})  # no such request: ignored
+    got = eng.collect({"other", "dead", "ban"})
+    eng.send(gen("after", [1, 5, 9, 3]))
+    later = eng.collect({"after"})["after"]
+    eng.close()  # exits 0: the process survived
+    assert got["dead"]["end"]["type"] == "error" and "no token" in got["dead"]["end"]["message"]
+    assert got["dead"]["tokens"] == []
+    assert got["ban"]["end"]["type"] == "error"
+    assert got["other"]["tokens"] == ref and got["other"]["end"]["finish_reason"] == "length"
+    assert later["tokens"] == ref
+
+
+def test_a_mask_with_ids_outside_the_vocabulary_fails_its_request_only(model_dir):
+    eng = Engine(model_dir)
+    eng.send(gen("c", [1, 5], constrained=True, max_tokens=2))
+    eng.send({"id": "c", "op": "mask", "index": 0, "allow": [10**6]})
+    end = eng.read()
+    eng.send(gen("ok", [1, 5], max_tokens=2))
+    ok = eng.collect({"ok"})["ok"]
+    eng.close()
+    assert end["type"] == "error" and "vocabulary" in end["message"]
+    assert ok["end"]["finish_reason"] == "length"

@@ -21,11 +21,22 @@ function toApiError(err: unknown): unknown {
   return err;
 }
 
-async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, model: string): Promise<void> {
+/**
+ * Aborted when the client goes away before its reply is complete, so the engine stops generating
+ * for nobody. Listened to from the start of the request: a client gone while the engine was still
+ * starting must not be missed.
+ */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const abort = new AbortController();
+  const res = reply.raw;
+  if (res.destroyed) abort.abort();
+  else res.once('close', () => !res.writableFinished && abort.abort());
+  return abort.signal;
+}
+
+async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, model: string, gone: AbortSignal): Promise<void> {
   const meta = newCompletionMeta(model);
   const res = reply.raw;
-  const abort = new AbortController();
-  res.on('close', () => abort.abort());
   const started = new Set<number>();
   const finals: ChoiceDelta[] = [];
   const onDelta = (d: ChoiceDelta) => {
@@ -41,7 +52,7 @@ async function streamCompletion(reply: FastifyReply, params: ChatParams, target:
   };
   reply.hijack();
   try {
-    const result = await completeChat(params, target, onDelta, abort.signal);
+    const result = await completeChat(params, target, onDelta, gone);
     openEventStreamOnce();
     finals.forEach((d, i) => sendEvent(res, renderChunk(meta, d, !started.has(d.index), i === finals.length - 1 ? result.usage : undefined)));
     endEventStream(res);
@@ -65,9 +76,9 @@ function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean)
 }
 
 /** A completion as one JSON reply. */
-async function sendCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget): Promise<FastifyReply> {
+async function sendCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, gone: AbortSignal): Promise<FastifyReply> {
   try {
-    const result = await completeChat(params, target);
+    const result = await completeChat(params, target, undefined, gone);
     return reply.type('application/json; charset=utf-8').send(renderCompletion(newCompletionMeta(params.model), result));
   } catch (err) {
     throw toApiError(err);
@@ -86,8 +97,9 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   }
 
   app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    const gone = clientGone(reply);
     const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));
     const target = await resolveTarget(request.workspace.id, params.model);
-    return params.stream ? streamCompletion(reply, params, target, params.model) : sendCompletion(reply, params, target);
+    return params.stream ? streamCompletion(reply, params, target, params.model, gone) : sendCompletion(reply, params, target, gone);
   });
 }
