@@ -19,7 +19,8 @@ export type JobErrorKind = 'job_not_found' | 'duplicate_job' | 'job_wrong_state'
 
 /** A failure the API maps to its error registry (kind → code). */
 export class JobError extends Error {
-  constructor(readonly kind: JobErrorKind, message: string, readonly param: string | null = null) {
+  /** `subject`: the id the error is about when `param` names the parameter (job_id) rather than holding the id. */
+  constructor(readonly kind: JobErrorKind, message: string, readonly param: string | null = null, readonly subject: string | null = null) {
     super(message);
   }
 }
@@ -87,7 +88,7 @@ export class JobsService {
 
   async get(caller: Caller, id: string): Promise<JobRecord> {
     const job = await getJob(this.store.db, caller.workspaceId, id);
-    if (!job) throw new JobError('job_not_found', `No fine-tuning job with id '${id}' in this workspace.`, 'job_id');
+    if (!job) throw new JobError('job_not_found', `No fine-tuning job with id '${id}' in this workspace.`, 'job_id', id);
     return job;
   }
 

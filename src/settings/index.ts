@@ -46,6 +46,7 @@ export const definitions = {
   dataMaxErrorsKept: def('ATELIER_DATA_MAX_ERRORS_KEPT', int(1000), 'Most dataset errors stored per file report; all errors are still counted.'),
   dataMaxImageBytes: def('ATELIER_DATA_MAX_IMAGE_BYTES', int(10 * MB), 'Largest decoded image in a dataset line (Mistral vision: 10 MB per image).'),
   dataMaxImagesPerSample: def('ATELIER_DATA_MAX_IMAGES_PER_SAMPLE', int(8), 'Most images in one dataset sample (Mistral vision: 8 per request).'),
+  fileMaxExpiryHours: def('ATELIER_FILE_MAX_EXPIRY_HOURS', int(24 * 30), 'Longest lifetime an upload may ask for (Mistral `expiry` in hours, OpenAI `expires_after[seconds]`); longer gets 422 (OpenAI allows at most 30 days).'),
   signedUrlMaxHours: def('ATELIER_SIGNED_URL_MAX_HOURS', int(24 * 7), 'Longest lifetime of a signed download URL, in hours.'),
 
   // Processes

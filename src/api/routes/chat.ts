@@ -9,6 +9,7 @@ import {
   ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, EnginePool, findModel, newCompletionMeta,
   normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
+import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';
 
@@ -63,6 +64,18 @@ function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean)
   endEventStream(res, false);
 }
 
+/** The engine target of a chat model: a base model or a fine-tuned completion model; 404 when absent, 400 for a classifier. */
+async function chatTarget(ctx: ApiContext, pool: EnginePool, workspaceId: string, model: string): Promise<ChatTarget> {
+  const found = await findModel(ctx.store.db, ctx.settings, workspaceId, model);
+  if (!found) throw new ApiError('model_not_found', { id: model }, { param: 'model' });
+  if (found.kind === 'base') return pool.target(found.id, null);
+  if (found.model.modelType === 'classifier') {
+    // Its adapter has a classification head, not a language-model one: chat would answer with noise.
+    throw new ApiError('model_wrong_type', { id: model, type: 'classifier', use: 'use it with POST /v1/classifications or /v1/moderations, not chat completions.' }, { param: 'model' });
+  }
+  return pool.target(found.model.baseModel, found.model.adapterDir);
+}
+
 export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.atelier;
   const pool = new EnginePool(ctx.settings);
@@ -70,9 +83,7 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));
-    const found = await findModel(ctx.store.db, ctx.settings, request.workspace.id, params.model);
-    if (!found) throw new ApiError('model_not_found', { id: params.model }, { param: 'model' });
-    const target = found.kind === 'base' ? await pool.target(found.id, null) : await pool.target(found.model.baseModel, found.model.adapterDir);
+    const target = await chatTarget(ctx, pool, request.workspace.id, params.model);
     if (params.stream) return streamCompletion(reply, params, target, params.model);
     try {
       const result = await completeChat(params, target);
