@@ -12,6 +12,7 @@ export type Where = 'body' | 'query' | 'path' | 'header' | 'form';
 
 /** Parses value with schema; throws ApiError 'validation_failed' (422) listing every issue, or naming a string with a NUL byte. */
 export function parse<T extends z.ZodType>(schema: T, value: unknown, where: Where): z.output<T> {
+  rejectNul(value, where);
   const result = schema.safeParse(value);
   if (result.success) {
     // The output too: a transform (decodeId of `%2500`) can make a NUL the raw input did not show.

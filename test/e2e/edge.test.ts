@@ -1,0 +1,143 @@
+// The HTTP edge under bad input (issue #13), on SQLite and on PostgreSQL alike: truncated or
+// boundary-less multipart bodies, NUL bytes in every kind of string, out-of-range upload expiry,
+// over-long ids and headers, a forged Host header, a missing job's 404 and chat with a classifier.
+// Each answer is a 4xx in the API's error shape, the server lives on and refused requests leave
+// no row and no blob behind.
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createFineTunedModel } from '../../src/store/index.ts';
+import { pgSkipReason } from '../helpers/postgres.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+type Reply = { status: number; body: Record<string, unknown> };
+
+const truncatedFilePart = '--bz\r\nContent-Disposition: form-data; name="file"; filename="t.jsonl"\r\n\r\n{"a":1}\n';
+const truncatedFieldPart = '--bz\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine';
+
+function form(fields: Record<string, string>, filename = 't.jsonl', content = '{"a":1}\n'): string {
+  const parts = Object.entries(fields).map(([k, v]) => `--bz\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`);
+  return `${parts.join('')}--bz\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\n\r\n${content}\r\n--bz--\r\n`;
+}
+
+async function blobFiles(dataDir: string): Promise<string[]> {
+  const entries = await readdir(path.join(dataDir, 'files'), { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => e.name);
+}
+
+for (const backend of ['sqlite', 'postgres'] as const) {
+  describe(`HTTP edge under bad input (${backend})`, async () => {
+    const skip = backend === 'postgres' ? await pgSkipReason() : null;
+    let server: TestServer;
+    const call = async (method: string, url: string, init: { body?: string; type?: string; headers?: Record<string, string> } = {}): Promise<Reply> => {
+      const headers: Record<string, string> = { authorization: `Bearer ${server.key}`, ...init.headers };
+      if (init.type) headers['content-type'] = init.type;
+      const res = await fetch(server.url + url, { method, headers, body: init.body });
+      const text = await res.text();
+      return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    };
+    const upload = (body: string, type = 'multipart/form-data; boundary=bz') => call('POST', '/v1/files', { body, type });
+    const assertAliveAndEmpty = async () => {
+      assert.equal((await call('GET', '/health')).status, 200);
+      assert.equal((await call('GET', '/v1/files')).body.total, 0);
+      assert.deepEqual(await blobFiles(server.dataDir), []);
+    };
+
+    before(async () => {
+      if (!skip) server = await startTestServer({ postgres: backend === 'postgres' });
+    });
+    after(() => server?.close());
+
+    it('answers a multipart body cut off inside the file part with 400 and lives on', { skip: skip ?? false }, async () => {
+      const r = await upload(truncatedFilePart);
+      assert.equal(r.status, 400);
+      assert.equal(r.body.code, 'invalid_multipart');
+      assert.match(String(r.body.message), /multipart body is malformed/);
+      assert.deepEqual(r.body.error, { message: r.body.message, type: 'invalid_request_error', param: null, code: 'invalid_multipart' });
+      await assertAliveAndEmpty();
+    });
+
+    it('answers multipart without a boundary or cut off inside a field part with 400', { skip: skip ?? false }, async () => {
+      for (const [body, type] of [['--bz\r\n', 'multipart/form-data'], [truncatedFieldPart, 'multipart/form-data; boundary=bz']] as const) {
+        const r = await upload(body, type);
+        assert.deepEqual([r.status, r.body.code], [400, 'invalid_multipart'], JSON.stringify(r.body));
+      }
+      await assertAliveAndEmpty();
+    });
+
+    it('refuses a NUL byte in ids, query filters, JSON fields and multipart fields with 422 naming the field', { skip: skip ?? false }, async () => {
+      const cases: [string, string, { body?: string; type?: string }, string][] = [
+        ['GET', '/v1/files/a%00b', {}, 'file_id'],
+        ['DELETE', '/v1/files/a%00b', {}, 'file_id'],
+        ['GET', '/v1/fine_tuning/jobs/a%00b', {}, 'job_id'],
+        ['GET', '/v1/fine_tuning/jobs/a%2500b', {}, 'job_id'],
+        ['POST', '/v1/fine_tuning/jobs/a%00b/start', {}, 'job_id'],
+        ['GET', '/v1/models/a%00b', {}, 'model_id'],
+        ['GET', '/v1/files?search=a%00b', {}, 'search'],
+        ['GET', '/v1/fine_tuning/jobs?suffix=a%00b', {}, 'suffix'],
+        ['GET', '/v1/fine_tuning/jobs?metadata%5Bk%5D=a%00b', {}, 'metadata[k]'],
+        ['POST', '/v1/fine_tuning/jobs', { body: JSON.stringify({ model: 'tiny\u0000', training_files: [{ file_id: 'x' }] }), type: 'application/json' }, 'model'],
+        ['POST', '/v1/chat/completions', { body: JSON.stringify({ model: 'tiny-mistral', messages: [{ role: 'user', content: 'a\u0000' }] }), type: 'application/json' }, 'messages.0.content'],
+        ['POST', '/v1/files', { body: form({ purpose: 'fine\u0000tune' }), type: 'multipart/form-data; boundary=bz' }, 'purpose'],
+        ['POST', '/v1/files', { body: form({}, 'a\u0000.jsonl'), type: 'multipart/form-data; boundary=bz' }, 'file.filename'],
+      ];
+      for (const [method, url, init, field] of cases) {
+        const r = await call(method, url, init);
+        assert.equal(r.status, 422, `${method} ${url}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.param, field, `${method} ${url}`);
+        assert.match(String(r.body.message), /NUL byte/);
+      }
+      await assertAliveAndEmpty();
+    });
+
+    it('refuses an upload expiry beyond fileMaxExpiryHours with 422 and keeps no bytes', { skip: skip ?? false }, async () => {
+      for (const fields of [{ expiry: '721' }, { expiry: '9999999999999999' }, { 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': String(721 * 3600) }]) {
+        const r = await upload(form(fields));
+        assert.equal(r.status, 422, JSON.stringify(r.body));
+        assert.equal(r.body.param, Object.keys(fields).at(-1));
+      }
+      await assertAliveAndEmpty();
+      const ok = await upload(form({ expiry: '720' }));
+      assert.equal(ok.status, 200);
+      assert.ok(Math.abs(Number(ok.body.expires_at) - (Date.now() / 1000 + 720 * 3600)) < 60);
+      assert.equal((await call('DELETE', `/v1/files/${String(ok.body.id)}`)).status, 200);
+    });
+
+    it('answers an over-long id with 414 and oversized headers with 431, both in the API error shape', { skip: skip ?? false }, async () => {
+      const long = await call('GET', `/v1/files/${'a'.repeat(101)}`);
+      assert.deepEqual([long.status, long.body.code, long.body.object], [414, 'uri_too_long', 'error']);
+      const huge = await call('GET', '/v1/files', { headers: { 'x-pad': 'a'.repeat(64 * 1024) } });
+      assert.deepEqual([huge.status, huge.body.code, huge.body.object], [431, 'headers_too_large', 'error']);
+      assert.equal((await call('GET', '/health')).status, 200);
+    });
+
+    it("names the missing job's id in its 404", { skip: skip ?? false }, async () => {
+      const r = await call('GET', '/v1/fine_tuning/jobs/job-that-is-not-there');
+      assert.equal(r.status, 404);
+      assert.equal(r.body.message, "No fine-tuning job with id 'job-that-is-not-there' in this workspace.");
+    });
+
+    it('signs download URLs with the listening address, never a forged Host header', { skip: skip ?? false }, async () => {
+      const up = await upload(form({ purpose: 'batch' }, 's.jsonl'));
+      const r = await call('GET', `/v1/files/${String(up.body.id)}/url`, { headers: { host: 'evil.example:666' } });
+      assert.equal(r.status, 200);
+      const url = new URL(String(r.body.url));
+      assert.equal(url.origin, server.url);
+      const download = await fetch(url);
+      assert.equal(await download.text(), '{"a":1}\n');
+      assert.equal((await call('DELETE', `/v1/files/${String(up.body.id)}`)).status, 200);
+    });
+
+    it('refuses chat completions with a classifier model with 400 naming its type', { skip: skip ?? false }, async () => {
+      const model = 'ft:classifier:tiny-mistral:edge';
+      await createFineTunedModel(server.running.context.store.db, {
+        id: model, workspaceId: server.workspaceId, jobId: 'edge-job', baseModel: 'tiny-mistral', modelType: 'classifier',
+        adapterDir: path.join(server.dataDir, 'adapters', 'none'), classifierTargets: [{ name: 't', labels: ['a', 'b'] }],
+      });
+      const r = await call('POST', '/v1/chat/completions', { body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }), type: 'application/json' });
+      assert.deepEqual([r.status, r.body.code, r.body.param], [400, 'model_wrong_type', 'model']);
+      assert.match(String(r.body.message), /is a classifier model/);
+    });
+  });
+}
