@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Settings } from '../settings/index.ts';
 import {
   findJobByDedupeKey, getFile, getJob, getJobById, insertJob, listJobCheckpoints, listJobEvents, listJobs,
-  listUnvalidatedJobs, requestStart, transitionJob,
+  listUnvalidatedJobs, queueStartedJob, requestStart, transitionJob,
   type JobCheckpoint, type JobEvent, type JobFilter, type JobRecord, type NewJob, type Store,
 } from '../store/index.ts';
 import { listBaseModelIds } from '../worker/index.ts';
@@ -100,14 +100,27 @@ export class JobsService {
     return { job, events, checkpoints, startTime: startTimes.get(id) ?? null };
   }
 
-  /** Lets a job with auto_start false run once validated; 409 when it already runs, ended, or was started. */
+  /**
+   * Lets a job with auto_start false run: a validated one moves to QUEUED at once (one still
+   * validating does when it is VALIDATED). 409 when it already runs, ended, or was started; 400
+   * when one of its files was deleted since it was created (it could never train).
+   */
   async start(caller: Caller, id: string): Promise<JobDetails> {
     const job = await this.get(caller, id);
+    if (!job.startRequested) await this.#requireFiles(caller, job);
     if (job.startRequested || !(await requestStart(this.store.db, caller.workspaceId, id))) {
       const why = job.startRequested && !isTerminal(jobStatusSchema.parse(job.status)) ? 'was already started' : `is ${job.status}`;
       throw new JobError('job_wrong_state', `Job ${id} ${why}; only a job waiting at VALIDATED (auto_start false) can be started.`, 'job_id');
     }
+    await queueStartedJob(this.store.db, id);
     return this.details(caller, id);
+  }
+
+  async #requireFiles(caller: Caller, job: JobRecord): Promise<void> {
+    for (const fileId of [...job.trainingFiles.map((f) => f.file_id), ...job.validationFiles]) {
+      if (await getFile(this.store.db, caller.workspaceId, fileId)) continue;
+      throw new JobError('invalid_job', `File '${fileId}' of job ${job.id} was deleted after the job was created, so the job cannot train; upload the data again and create a new job.`, 'job_id');
+    }
   }
 
   /**

@@ -1,6 +1,8 @@
 /**
  * The job state machine: Mistral's ten statuses (reference/mistral-api.md §2.5), the transitions
- * Atelier allows, and how each status reads in the OpenAI dialect (§7).
+ * Atelier allows, and how each status reads in the OpenAI dialect (§7). A job reads VALIDATED only
+ * while it waits for /start; once started (or with auto_start) it moves on at once to QUEUED, so a
+ * started job and one never started never look alike.
  */
 import { z } from 'zod';
 
@@ -26,10 +28,12 @@ const terminalStatuses: readonly JobStatus[] = ['SUCCESS', 'FAILED', 'FAILED_VAL
 export const activeStatuses: readonly JobStatus[] = ['QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'RUNNING'];
 
 const transitions: Record<JobStatus, readonly JobStatus[]> = {
-  QUEUED: ['STARTED', 'CANCELLATION_REQUESTED'],
+  // QUEUED twice over: a new job waits for validation (→ STARTED), a validated and started job
+  // waits for a worker (→ RUNNING).
+  QUEUED: ['STARTED', 'RUNNING', 'CANCELLATION_REQUESTED'],
   STARTED: ['VALIDATING', 'FAILED', 'CANCELLATION_REQUESTED'],
   VALIDATING: ['VALIDATED', 'FAILED_VALIDATION', 'FAILED', 'CANCELLATION_REQUESTED'],
-  VALIDATED: ['RUNNING', 'CANCELLATION_REQUESTED'],
+  VALIDATED: ['QUEUED', 'RUNNING', 'CANCELLATION_REQUESTED'],
   RUNNING: ['SUCCESS', 'FAILED', 'CANCELLATION_REQUESTED'],
   CANCELLATION_REQUESTED: ['CANCELLED', 'FAILED'],
   FAILED_VALIDATION: [],

@@ -1,6 +1,6 @@
 /**
  * A new job's validation, run in the API process: QUEUED → STARTED → VALIDATING → VALIDATED (with
- * the estimate) or FAILED_VALIDATION (file, line and what to change). Each step is guarded by the
+ * the estimate; then QUEUED for a worker once started) or FAILED_VALIDATION (file, line and what to change). Each step is guarded by the
  * status it leaves, so a cancel in between simply wins.
  */
 import { loadTokenCounter, type ClassifierTarget, type TokenCounter } from '../data/index.ts';
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { FileReport } from '../data/index.ts';
 import {
-  getDatasetReport, getFile, getJobById, getThroughput, latestThroughputDevice, putDatasetReport, transitionJob, type JobRecord, type Store,
+  getDatasetReport, getFile, getJobById, getThroughput, latestThroughputDevice, putDatasetReport, queueStartedJob, transitionJob, type JobRecord, type Store,
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../worker/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
@@ -69,7 +69,7 @@ async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
 export async function validateNewJob(store: Store, settings: Settings, id: string): Promise<void> {
   const db = store.db;
   const job = await getJobById(db, id);
-  if (!job) return;
+  if (!job || job.plan) return; // a plan means validated (a started job waits at QUEUED with it)
   if (job.status === 'QUEUED' && !(await transitionJob(db, id, ['QUEUED'], 'STARTED'))) return;
   if (!(await transitionJob(db, id, ['STARTED', 'VALIDATING'], 'VALIDATING'))) return;
   const fail = (to: 'FAILED' | 'FAILED_VALIDATION', code: string, message: string, param: string | null) =>
@@ -90,6 +90,7 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
       pricePerGpuHour: settings.pricePerGpuHour, currency: settings.currency,
     });
     await transitionJob(db, id, ['VALIDATING'], 'VALIDATED', { patch: { estimate: { ...estimate, device }, plan: { ...plan, files: outcome.files } } });
+    await queueStartedJob(db, id); // auto_start, or /start during validation
   } catch (err) {
     if (err instanceof UnknownBaseModelError || err instanceof RangeError) return void (await fail('FAILED_VALIDATION', 'invalid_job', err.message, 'model'));
     await fail('FAILED', 'internal_error', `validation failed: ${err instanceof Error ? err.message : String(err)}`, null);

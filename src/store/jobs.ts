@@ -223,7 +223,7 @@ export async function transitionJob(
   id: string,
   from: readonly string[],
   to: string,
-  opts: { patch?: JobPatch; lockedBy?: string; eventData?: Record<string, unknown>; level?: EventInput['level'] } = {},
+  opts: { patch?: JobPatch; lockedBy?: string; startRequested?: boolean; eventData?: Record<string, unknown>; level?: EventInput['level'] } = {},
 ): Promise<JobRecord | null> {
   const p = opts.patch ?? {};
   const now = nowSeconds();
@@ -250,6 +250,7 @@ export async function transitionJob(
     params.push(opts.lockedBy);
     guard += ` AND locked_by = $${params.length}`;
   }
+  if (opts.startRequested !== undefined) guard += ` AND start_requested = ${opts.startRequested ? 1 : 0}`;
   return db.transaction(async (tx) => {
     const r = await tx.one(`UPDATE jobs SET ${sets.join(', ')} WHERE id = $1 AND ${guard} RETURNING *`, params);
     if (!r) return null;
@@ -266,6 +267,11 @@ export async function requestStart(db: Db, workspaceId: string, id: string): Pro
     [id, workspaceId, nowSeconds()],
   );
   return r ? toJob(r) : null;
+}
+
+/** Moves a VALIDATED job whose start was requested to QUEUED (where workers claim it); null when it is not both. */
+export async function queueStartedJob(db: Db, id: string): Promise<JobRecord | null> {
+  return transitionJob(db, id, ['VALIDATED'], 'QUEUED', { startRequested: true });
 }
 
 /** Appends an event; its sequence number comes from the job row, which the update also locks. */
@@ -323,8 +329,9 @@ export async function listJobCheckpoints(db: Db, jobId: string): Promise<JobChec
 }
 
 /**
- * Claims the oldest runnable job for a worker, in one statement: a VALIDATED job whose start was
- * requested, or a RUNNING / CANCELLATION_REQUESTED job whose worker stopped heartbeating before
+ * Claims the oldest runnable job for a worker, in one statement: a validated job (it has a plan)
+ * whose start was requested, QUEUED (or VALIDATED in the instant before it moves to QUEUED, and in
+ * databases written before that step existed), or a RUNNING / CANCELLATION_REQUESTED job whose worker stopped heartbeating before
  * `staleBeforeMs` (it resumes from its last checkpoint). PostgreSQL skips rows other workers are
  * claiming (FOR UPDATE SKIP LOCKED); SQLite's BEGIN IMMEDIATE transaction excludes them. Returns
  * the claimed job (attempts > 1 means resumed), or null. `jobTypes` lists what this worker can train.
@@ -342,7 +349,7 @@ export async function claimJob(
       `WITH next AS (
          SELECT id FROM jobs
          WHERE job_type IN (${types}) AND (
-               (status = 'VALIDATED' AND start_requested = 1)
+               (status IN ('QUEUED', 'VALIDATED') AND start_requested = 1 AND plan IS NOT NULL)
             OR (status IN ('RUNNING', 'CANCELLATION_REQUESTED') AND (heartbeat_ms IS NULL OR heartbeat_ms < $3)))
          ORDER BY created_ms, id
          LIMIT 1 ${tx.skipLocked}
@@ -355,8 +362,8 @@ export async function claimJob(
     );
     if (!r) return null;
     const job = toJob(r);
-    if (job.status !== 'VALIDATED') return job;
-    return transitionJob(tx, job.id, ['VALIDATED'], 'RUNNING', { lockedBy: workerId });
+    if (job.status !== 'QUEUED' && job.status !== 'VALIDATED') return job;
+    return transitionJob(tx, job.id, [job.status], 'RUNNING', { lockedBy: workerId });
   });
 }
 
@@ -384,7 +391,8 @@ export async function listQueuedJobs(db: Db): Promise<JobRecord[]> {
 
 /** Jobs whose validation was interrupted (the server stopped mid-way), oldest first. */
 export async function listUnvalidatedJobs(db: Db): Promise<JobRecord[]> {
-  const rows = await db.query(`SELECT * FROM jobs WHERE status IN ('QUEUED', 'STARTED', 'VALIDATING') ORDER BY created_ms, id`);
+  // A started job waits at QUEUED too, with its plan: that one is validated already.
+  const rows = await db.query(`SELECT * FROM jobs WHERE status IN ('QUEUED', 'STARTED', 'VALIDATING') AND plan IS NULL ORDER BY created_ms, id`);
   return rows.map(toJob);
 }
 

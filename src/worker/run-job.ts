@@ -47,7 +47,8 @@ async function prepareShards(ctx: WorkerContext, job: JobRecord, model: BaseMode
   const shard = async (fileId: string) => {
     const file = await getFile(ctx.store.db, job.workspaceId, fileId);
     const local = file ? ctx.store.blobs.localPath(file.blobKey) : null;
-    if (!file || !local) throw new Error(`file ${fileId} is missing or not on this worker's disk (share the data dir or blob store)`);
+    if (!file) throw new Error(`file ${fileId} was deleted after the job was created; upload the data again and create a new job`);
+    if (!local) throw new Error(`file ${fileId} is not on this worker's disk (share the data dir or blob store)`);
     return (await ensure({ dataDir: ctx.settings.dataDir, sourcePath: local, sourceSha256: file.sha256, tokenizerPath: model.tokenizerPath })).dir;
   };
   const train = [];

@@ -4,12 +4,14 @@
 // Each answer is a 4xx in the API's error shape, the server lives on and refused requests leave
 // no row and no blob behind.
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createFineTunedModel } from '../../src/store/index.ts';
 import { pgSkipReason } from '../helpers/postgres.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
 
 type Reply = { status: number; body: Record<string, unknown> };
 
@@ -92,7 +94,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
 
     it('refuses an upload expiry beyond fileMaxExpiryHours with 422 and keeps no bytes', { skip: skip ?? false }, async () => {
-      for (const fields of [{ expiry: '721' }, { expiry: '9999999999999999' }, { 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': String(721 * 3600) }]) {
+      const tooLong: Record<string, string>[] = [{ expiry: '721' }, { expiry: '9999999999999999' }, { 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': String(721 * 3600) }];
+      for (const fields of tooLong) {
         const r = await upload(form(fields));
         assert.equal(r.status, 422, JSON.stringify(r.body));
         assert.equal(r.body.param, Object.keys(fields).at(-1));
@@ -127,6 +130,32 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const download = await fetch(url);
       assert.equal(await download.text(), '{"a":1}\n');
       assert.equal((await call('DELETE', `/v1/files/${String(up.body.id)}`)).status, 200);
+    });
+
+    it('moves a started job on to QUEUED at once (queued in OpenAI), and refuses to start one whose file was deleted', { skip: skip ?? false }, async () => {
+      const train = await upload(form({}, 'train.jsonl', await readFile(path.join(example, 'train.jsonl'), 'utf8')));
+      const create = (steps: number) => call('POST', '/v1/fine_tuning/jobs', {
+        body: JSON.stringify({ model: 'tiny-mistral', training_files: [{ file_id: train.body.id }], auto_start: false, hyperparameters: { training_steps: steps } }), type: 'application/json',
+      });
+      const [a, b] = [(await create(1)).body, (await create(2)).body];
+      const validated = async (id: unknown) => {
+        for (;;) {
+          const j = await call('GET', `/v1/fine_tuning/jobs/${String(id)}`);
+          if (!['QUEUED', 'STARTED', 'VALIDATING'].includes(String(j.body.status))) return j.body.status;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      assert.deepEqual([await validated(a.id), await validated(b.id)], ['VALIDATED', 'VALIDATED']);
+      const started = await call('POST', `/v1/fine_tuning/jobs/${String(a.id)}/start`);
+      assert.equal(started.body.status, 'QUEUED', 'no worker runs here: the job waits at QUEUED, not VALIDATED');
+      const openai = await call('GET', `/v1/fine_tuning/jobs/${String(a.id)}`, { headers: { 'x-stainless-lang': 'js' } });
+      assert.equal(openai.body.status, 'queued');
+      assert.equal((await call('DELETE', `/v1/files/${String(train.body.id)}`)).status, 200);
+      const refused = await call('POST', `/v1/fine_tuning/jobs/${String(b.id)}/start`);
+      assert.equal(refused.status, 400);
+      assert.match(String(refused.body.message), new RegExp(`File '${String(train.body.id)}' of job ${String(b.id)} was deleted`));
+      assert.equal((await call('GET', `/v1/fine_tuning/jobs/${String(b.id)}`)).body.status, 'VALIDATED', 'a refused start changes nothing');
+      for (const id of [a.id, b.id]) assert.equal((await call('POST', `/v1/fine_tuning/jobs/${String(id)}/cancel`)).body.status, 'CANCELLED');
     });
 
     it('refuses chat completions with a classifier model with 400 naming its type', { skip: skip ?? false }, async () => {
