@@ -11,6 +11,7 @@ import {
   type JobCheckpoint, type JobEvent, type JobFilter, type JobRecord, type NewJob, type Store,
 } from '../store/index.ts';
 import { listBaseModelIds } from '../worker/index.ts';
+import { hyperparameterProblem, type Hyperparameters } from './hyperparameters.ts';
 import { queueStartTimes } from './queue.ts';
 import { activeStatuses, isTerminal, jobStatusSchema } from './statuses.ts';
 import { validateNewJob } from './validate-job.ts';
@@ -50,6 +51,7 @@ export class JobsService {
 
   /** Creates a QUEUED job and starts validating it; throws JobError (duplicate, unknown file, ...). */
   async create(caller: Caller, spec: JobSpec): Promise<JobRecord> {
+    this.#checkBounds(spec);
     const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
     if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
     for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
@@ -63,6 +65,16 @@ export class JobsService {
     });
     this.validateInBackground(job.id);
     return job;
+  }
+
+  /** Throws JobError (400, the field named) when a hyperparameter or the seed is out of the settings' bounds. */
+  #checkBounds(spec: JobSpec): void {
+    // requests.ts built spec.hyperparameters with normalizeHyperparameters (the store keeps a plain record).
+    const bound = hyperparameterProblem(spec.hyperparameters as Hyperparameters, spec.seed, spec.dialect, {
+      maxLearningRate: this.settings.jobMaxLearningRate, maxEpochs: this.settings.jobMaxEpochs,
+      maxTrainingSteps: this.settings.jobMaxTrainingSteps, maxBatchSize: this.settings.jobMaxBatchSize,
+    });
+    if (bound) throw new JobError('invalid_job', bound.message, bound.param);
   }
 
   /** Validates jobs a stopped server left unvalidated (called at start-up). */

@@ -54,6 +54,12 @@ export const definitions = {
   device: def('ATELIER_DEVICE', z.string().default('auto'), 'Device for training and serving: auto, cpu, cuda or cuda:N.'),
   modelsDir: def('ATELIER_MODELS_DIR', z.string().default(''), 'Extra folder of base models (one sub-folder per model id, Mistral or Hugging Face layout).'),
 
+  // Job requests (bounds refused at creation with the field named)
+  jobMaxLearningRate: def('ATELIER_JOB_MAX_LEARNING_RATE', num(1), 'Largest learning_rate a job may ask for (OpenAI: learning_rate_multiplier × 1e-4); larger ones diverge.'),
+  jobMaxEpochs: def('ATELIER_JOB_MAX_EPOCHS', num(100), 'Most epochs (OpenAI n_epochs) a job may ask for.'),
+  jobMaxTrainingSteps: def('ATELIER_JOB_MAX_TRAINING_STEPS', int(100_000), 'Most training steps a job may ask for, or that its epochs may come to on its data (checked at validation).'),
+  jobMaxBatchSize: def('ATELIER_JOB_MAX_BATCH_SIZE', int(1024), 'Largest batch_size (sequences per step) a job may ask for, in both dialects.'),
+
   // Serving (chat completions)
   servingMaxAdapters: def('ATELIER_SERVING_MAX_ADAPTERS', int(8), 'Adapters one serving engine keeps loaded (least recently used is unloaded first); requests for more wait until one is idle.'),
   servingMaxBatch: def('ATELIER_SERVING_MAX_BATCH', int(32), 'Sequences one serving engine decodes together in one step (its KV-cache rows); more wait for a free row.'),

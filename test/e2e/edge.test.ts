@@ -158,6 +158,32 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       for (const id of [a.id, b.id]) assert.equal((await call('POST', `/v1/fine_tuning/jobs/${String(id)}/cancel`)).body.status, 'CANCELLED');
     });
 
+    it('refuses out-of-bounds hyperparameters and seeds at creation in both dialects, naming the field', { skip: skip ?? false }, async () => {
+      const train = await upload(form({}, 'bounds.jsonl', await readFile(path.join(example, 'train.jsonl'), 'utf8')));
+      const mistral = (h: Record<string, unknown>) => ({ model: 'tiny-mistral', training_files: [{ file_id: train.body.id }], hyperparameters: h });
+      const openai = (extra: Record<string, unknown>) => ({ model: 'tiny-mistral', training_file: train.body.id, ...extra });
+      const cases: [Record<string, unknown>, string][] = [
+        [mistral({ learning_rate: 10 }), 'hyperparameters.learning_rate'],
+        [mistral({ learning_rate: 1e308 }), 'hyperparameters.learning_rate'],
+        [mistral({ epochs: 1e308 }), 'hyperparameters.epochs'],
+        [mistral({ training_steps: 2 ** 53 - 1 }), 'hyperparameters.training_steps'],
+        [mistral({ training_steps: 100_001 }), 'hyperparameters.training_steps'],
+        [openai({ hyperparameters: { batch_size: 1.5 } }), 'hyperparameters.batch_size'],
+        [openai({ hyperparameters: { batch_size: 1e9 } }), 'hyperparameters.batch_size'],
+        [openai({ hyperparameters: { n_epochs: 1e308 } }), 'hyperparameters.n_epochs'],
+        [openai({ hyperparameters: { learning_rate_multiplier: 1e6 } }), 'hyperparameters.learning_rate_multiplier'],
+        [openai({ seed: -1 }), 'seed'],
+      ];
+      for (const [body, field] of cases) {
+        const r = await call('POST', '/v1/fine_tuning/jobs', { body: JSON.stringify(body), type: 'application/json' });
+        assert.equal(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
+        assert.deepEqual([r.body.code, r.body.param], ['invalid_job', field]);
+        assert.match(String(r.body.message), /setting jobMax|whole number/);
+      }
+      assert.equal((await call('GET', '/v1/fine_tuning/jobs')).body.total, 0, 'no job was created');
+      assert.equal((await call('DELETE', `/v1/files/${String(train.body.id)}`)).status, 200);
+    });
+
     it('refuses chat completions with a classifier model with 400 naming its type', { skip: skip ?? false }, async () => {
       const model = 'ft:classifier:tiny-mistral:edge';
       await createFineTunedModel(server.running.context.store.db, {
