@@ -62,7 +62,10 @@ function sendClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const error = err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError('headers_too_large') : new ApiError('invalid_request', { reason: 'The HTTP request could not be parsed.' });
   const body = JSON.stringify(error.toBody());
-  if (socket.writable) {
+  // Node's own handler checks this too: data after a request that was answered (e.g. a body
+  // the parser did not expect) must not get a second response on the same socket.
+  const answered = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (socket.writable && !answered) {
     socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy();
