@@ -9,20 +9,30 @@ import { ApiError } from './errors.ts';
 import type { Where } from './parse.ts';
 
 type Loc = (string | number)[];
+// A value and how it was reached; the path is rebuilt only on a hit (copying it at every level
+// made a 3,000-deep body take seconds).
+type Node = { v: unknown; key: string | number | null; parent: Node | null };
+
+function locOf(node: Node): Loc {
+  const loc: Loc = [];
+  for (let n: Node | null = node; n && n.key !== null; n = n.parent) loc.unshift(n.key);
+  return loc;
+}
 
 /** The location of the first string (or object key) holding a NUL in value, or null. Iterative: nesting depth cannot overflow the stack. */
 export function findNul(value: unknown): Loc | null {
-  const stack: { v: unknown; loc: Loc }[] = [{ v: value, loc: [] }];
+  const stack: Node[] = [{ v: value, key: null, parent: null }];
   while (stack.length) {
-    const { v, loc } = stack.pop() as { v: unknown; loc: Loc };
+    const node = stack.pop() as Node;
+    const v = node.v;
     if (typeof v === 'string') {
-      if (v.includes('\u0000')) return loc;
+      if (v.includes('\u0000')) return locOf(node);
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ v: item, loc: [...loc, i] }));
+      v.forEach((item, i) => stack.push({ v: item, key: i, parent: node }));
     } else if (v !== null && typeof v === 'object') {
       for (const [k, item] of Object.entries(v)) {
-        if (k.includes('\u0000')) return [...loc, k];
-        stack.push({ v: item, loc: [...loc, k] });
+        if (k.includes('\u0000')) return [...locOf(node), k];
+        stack.push({ v: item, key: k, parent: node });
       }
     }
   }

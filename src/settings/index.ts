@@ -64,6 +64,8 @@ export const definitions = {
   servingMaxAdapters: def('ATELIER_SERVING_MAX_ADAPTERS', int(8), 'Adapters one serving engine keeps loaded (least recently used is unloaded first); requests for more wait until one is idle.'),
   servingMaxBatch: def('ATELIER_SERVING_MAX_BATCH', int(32), 'Sequences one serving engine decodes together in one step (its KV-cache rows); more wait for a free row.'),
   servingMaxSeqLen: def('ATELIER_SERVING_MAX_SEQ_LEN', int(4096), 'Longest prompt + completion a serving engine holds per sequence (capped by the model\'s own context length).'),
+  chatMaxChoices: def('ATELIER_CHAT_MAX_CHOICES', int(16), 'Most choices (`n`) one chat completion may ask for; each takes a row of the engine\'s batch.'),
+  chatMaxSchemaDepth: def('ATELIER_CHAT_MAX_SCHEMA_DEPTH', int(32), 'Deepest nesting of tool parameters or a response_format JSON schema accepted in a chat request.'),
   servingThreads: def('ATELIER_SERVING_THREADS', int(0), 'CPU threads of each serving engine (PyTorch intra-op); 0 means PyTorch\'s default.'),
 
   // Estimates

@@ -162,6 +162,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const train = await upload(form({}, 'bounds.jsonl', await readFile(path.join(example, 'train.jsonl'), 'utf8')));
       const mistral = (h: Record<string, unknown>) => ({ model: 'tiny-mistral', training_files: [{ file_id: train.body.id }], hyperparameters: h });
       const openai = (extra: Record<string, unknown>) => ({ model: 'tiny-mistral', training_file: train.body.id, ...extra });
+      const jobsBefore = (await call('GET', '/v1/fine_tuning/jobs')).body.total;
       const cases: [Record<string, unknown>, string][] = [
         [mistral({ learning_rate: 10 }), 'hyperparameters.learning_rate'],
         [mistral({ learning_rate: 1e308 }), 'hyperparameters.learning_rate'],
@@ -180,8 +181,25 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         assert.deepEqual([r.body.code, r.body.param], ['invalid_job', field]);
         assert.match(String(r.body.message), /setting jobMax|whole number/);
       }
-      assert.equal((await call('GET', '/v1/fine_tuning/jobs')).body.total, 0, 'no job was created');
+      assert.equal((await call('GET', '/v1/fine_tuning/jobs')).body.total, jobsBefore, 'no job was created');
       assert.equal((await call('DELETE', `/v1/files/${String(train.body.id)}`)).status, 200);
+    });
+
+    it('refuses chat requests outside the served limits with 400 naming the field, before any engine starts', { skip: skip ?? false }, async () => {
+      const user = { role: 'user', content: 'hi' };
+      const deepSchema = '{"type":"object","properties":{"p":'.repeat(3000) + '{"type":"string"}' + '}}'.repeat(3000);
+      const cases: [string, string][] = [
+        [JSON.stringify({ model: 'tiny-mistral', messages: [user], n: 1000 }), 'n'],
+        [JSON.stringify({ model: 'tiny-mistral', messages: [user, { role: 'system', content: 'be brief' }] }), 'messages.1.role'],
+        [JSON.stringify({ model: 'tiny-mistral', messages: [user, { role: 'assistant', content: 'Sure', prefix: true }, user] }), 'messages.1.prefix'],
+        [`{"model":"tiny-mistral","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":${deepSchema}}}]}`, 'tools.0.function.parameters'],
+        [`{"model":"tiny-mistral","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${deepSchema}}}}`, 'response_format.json_schema.schema'],
+      ];
+      for (const [body, field] of cases) {
+        const r = await call('POST', '/v1/chat/completions', { body, type: 'application/json' });
+        assert.deepEqual([r.status, r.body.code, r.body.param], [400, 'invalid_request', field], JSON.stringify(r.body).slice(0, 300));
+        assert.doesNotMatch(String(r.body.message), /call stack/);
+      }
     });
 
     it('refuses chat completions with a classifier model with 400 naming its type', { skip: skip ?? false }, async () => {

@@ -9,6 +9,7 @@ import {
   ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, EnginePool, findModel, newCompletionMeta,
   normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
+import { checkChatLimits } from '../chat-limits.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';
@@ -82,7 +83,9 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('onClose', () => pool.close());
 
   app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
-    const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));
+    const body = parse(chatRequestSchema, request.body, 'body');
+    checkChatLimits(body, ctx.settings);
+    const params = normaliseChatRequest(body);
     const target = await chatTarget(ctx, pool, request.workspace.id, params.model);
     if (params.stream) return streamCompletion(reply, params, target, params.model);
     try {
