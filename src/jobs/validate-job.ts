@@ -65,6 +65,12 @@ async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
   return out;
 }
 
+/** Epochs are only bounded at creation; on the job's data they may still come to too many steps. */
+function tooManySteps(steps: number, max: number): string | null {
+  if (steps <= max) return null;
+  return `the requested epochs come to ${steps} steps on this data, above the most allowed, ${max} (setting jobMaxTrainingSteps); ask for fewer epochs or set training_steps.`;
+}
+
 /** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED), never throw for bad data. */
 export async function validateNewJob(store: Store, settings: Settings, id: string): Promise<void> {
   const db = store.db;
@@ -83,11 +89,8 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
     });
     if (!outcome.ok) return void (await fail('FAILED_VALIDATION', 'invalid_file', outcome.message, outcome.param));
     const plan = planTraining(job.hyperparameters as Hyperparameters, outcome.dataTokens, model.maxSeqLen);
-    if (plan.training_steps > settings.jobMaxTrainingSteps) {
-      // Epochs are only bounded at creation; on this data they may still come to too many steps.
-      const message = `the requested epochs come to ${plan.training_steps} steps on this data, above the most allowed, ${settings.jobMaxTrainingSteps} (setting jobMaxTrainingSteps); ask for fewer epochs or set training_steps.`;
-      return void (await fail('FAILED_VALIDATION', 'invalid_job', message, 'hyperparameters.epochs'));
-    }
+    const tooMany = tooManySteps(plan.training_steps, settings.jobMaxTrainingSteps);
+    if (tooMany) return void (await fail('FAILED_VALIDATION', 'invalid_job', tooMany, 'hyperparameters.epochs'));
     const device = settings.device === 'auto' ? ((await latestThroughputDevice(db, job.model)) ?? 'cpu') : deviceKind(settings.device);
     const measured = await getThroughput(db, job.model, device);
     const estimate = estimateJob({

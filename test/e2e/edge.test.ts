@@ -48,7 +48,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     };
 
     before(async () => {
-      if (!skip) server = await startTestServer({ postgres: backend === 'postgres' });
+      if (!skip) server = await startTestServer({ postgres: backend === 'postgres', settings: { jobMaxTrainingSteps: 500 } });
     });
     after(() => server?.close());
 
@@ -177,7 +177,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         [mistral({ learning_rate: 1e308 }), 'hyperparameters.learning_rate'],
         [mistral({ epochs: 1e308 }), 'hyperparameters.epochs'],
         [mistral({ training_steps: 2 ** 53 - 1 }), 'hyperparameters.training_steps'],
-        [mistral({ training_steps: 100_001 }), 'hyperparameters.training_steps'],
+        [mistral({ training_steps: 501 }), 'hyperparameters.training_steps'],
         [openai({ hyperparameters: { batch_size: 1.5 } }), 'hyperparameters.batch_size'],
         [openai({ hyperparameters: { batch_size: 1e9 } }), 'hyperparameters.batch_size'],
         [openai({ hyperparameters: { n_epochs: 1e308 } }), 'hyperparameters.n_epochs'],
@@ -191,6 +191,16 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         assert.match(String(r.body.message), /setting jobMax|whole number/);
       }
       assert.equal((await call('GET', '/v1/fine_tuning/jobs')).body.total, jobsBefore, 'no job was created');
+      // 100 epochs of ~1,000 tokens at 128 tokens per step come to ~780 steps, above jobMaxTrainingSteps 500.
+      const many = await call('POST', '/v1/fine_tuning/jobs', { body: JSON.stringify(mistral({ epochs: 100, seq_len: 128 })), type: 'application/json' });
+      assert.equal(many.status, 200);
+      let failed = many.body;
+      for (const deadline = Date.now() + 60_000; failed.status !== 'failed' && Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 50));
+        failed = (await call('GET', `/v1/fine_tuning/jobs/${String(many.body.id)}`, { headers: { 'x-stainless-lang': 'js' } })).body;
+      }
+      assert.equal((failed.error as { param?: string } | null)?.param, 'hyperparameters.epochs', JSON.stringify(failed).slice(0, 400));
+      assert.match(String((failed.error as { message?: string }).message), /setting jobMaxTrainingSteps/);
       assert.equal((await call('DELETE', `/v1/files/${String(train.body.id)}`)).status, 200);
     });
 
