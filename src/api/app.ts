@@ -5,12 +5,15 @@
  * drive it with `app.inject`.
  */
 import multipart from '@fastify/multipart';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { FileTooLargeError } from '../store/index.ts';
 import { authHook } from './auth.ts';
 import { composeServices } from './compose.ts';
 import type { ApiContext } from './context.ts';
 import { ApiError } from './errors.ts';
+import { nulGuard } from './nul-bytes.ts';
 import { OpenApiRegistry } from './openapi.ts';
 import { routes } from './routes/index.ts';
 
@@ -23,6 +26,8 @@ export type BuildOptions = {
 
 // JSON request bodies (chat, jobs) are small; uploads go through multipart, not this limit.
 const jsonBodyLimit = 32 * 1024 * 1024;
+// Fastify's default; ids are UUIDs or model ids of a few dozen characters. Longer ones get 414.
+const maxParamLength = 100;
 
 function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null, value?: unknown) => void): void {
   // The Mistral SDK's cancel/start send no body; some clients still send the JSON content type.
@@ -45,8 +50,26 @@ function toApiError(err: FastifyError | Error, request: FastifyRequest): ApiErro
     return new ApiError('unsupported_media_type', { contentType: String(request.headers['content-type'] ?? ''), expected });
   }
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('body_too_large');
+  if (code === 'FST_ERR_MAX_PARAM_LENGTH') return new ApiError('uri_too_long', { max: maxParamLength });
   if (typeof status === 'number' && status >= 400 && status < 500) return new ApiError('invalid_request', { reason: err.message });
   return new ApiError('internal_error', { requestId: request.id });
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, garbage
+ * request lines): answered in the API's error shape rather than Fastify's, then the socket closes.
+ */
+function sendClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error = err.code === 'HPE_HEADER_OVERFLOW' ? new ApiError('headers_too_large') : new ApiError('invalid_request', { reason: 'The HTTP request could not be parsed.' });
+  const body = JSON.stringify(error.toBody());
+  // Node's own handler checks this too: data after a request that was answered (e.g. a body
+  // the parser did not expect) must not get a second response on the same socket.
+  const answered = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (socket.writable && !answered) {
+    socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 function sendError(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -64,6 +87,10 @@ export async function buildApp(ctx: ApiContext, opts: BuildOptions = {}): Promis
     forceCloseConnections: true,
     return503OnClosing: true,
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
+    routerOptions: { maxParamLength },
+    // Bad URL encodings and over-long ids are answered by the router itself unless handed back here.
+    frameworkErrors: sendError,
+    clientErrorHandler: sendClientError,
   });
   app.decorate('atelier', ctx);
   app.decorate('services', composeServices(app, ctx));
@@ -78,6 +105,7 @@ export async function buildApp(ctx: ApiContext, opts: BuildOptions = {}): Promis
   await app.register(multipart, { throwFileSizeLimit: false });
 
   app.addHook('onRequest', authHook(ctx));
+  app.addHook('preHandler', nulGuard);
   app.setErrorHandler(sendError);
   app.setNotFoundHandler({}, (request, reply) => sendError(new ApiError('route_not_found', { method: request.method, url: request.url.split('?')[0] }), request, reply));
   for (const plugin of [...routes, ...(opts.extraRoutes ?? [])]) await app.register(plugin);

@@ -6,13 +6,19 @@
  */
 import { z } from 'zod';
 import { ApiError, type DetailItem } from './errors.ts';
+import { rejectNul, type Where } from './nul-bytes.ts';
 
-export type Where = 'body' | 'query' | 'path' | 'header' | 'form';
+export type { Where };
 
-/** Parses value with schema; throws ApiError 'validation_failed' (422) listing every issue. */
+/** Parses value with schema; throws ApiError 'validation_failed' (422) listing every issue, or naming a string with a NUL byte. */
 export function parse<T extends z.ZodType>(schema: T, value: unknown, where: Where): z.output<T> {
+  rejectNul(value, where);
   const result = schema.safeParse(value);
-  if (result.success) return result.data;
+  if (result.success) {
+    // The output too: a transform (decodeId of `%2500`) can make a NUL the raw input did not show.
+    rejectNul(result.data, where);
+    return result.data;
+  }
   const detail: DetailItem[] = result.error.issues.map((issue) => ({
     loc: [where, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))],
     msg: issue.message,

@@ -29,10 +29,11 @@ export function shardKey(sourceSha256: string, tokenizerSha256: string, policy =
   return createHash('sha256').update(`${sourceSha256}\n${tokenizerSha256}\n${policy}`).digest('hex').slice(0, 32);
 }
 
-/** Writes a chunk, waiting for 'drain' when the stream's buffer is full. */
+/** Writes a chunk, waiting for 'drain' when the stream's buffer is full; rejects once the stream has failed. */
 function writeChunk(stream: WriteStream, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (stream.write(chunk)) resolve();
+    if (stream.errored) reject(stream.errored);
+    else if (stream.write(chunk)) resolve();
     else stream.once('drain', resolve).once('error', reject);
   });
 }
@@ -83,9 +84,14 @@ export type ShardWriter = { add(tokens: number[], mask: Buffer): Promise<void>; 
 
 /** Opens the token streams of a shard in the existing folder `dir`. */
 export async function openShardWriter(dir: string): Promise<ShardWriter> {
-  const tokens = createWriteStream(path.join(dir, 'tokens.u32'));
-  const mask = createWriteStream(path.join(dir, 'mask.u8'));
-  const offsets = createWriteStream(path.join(dir, 'offsets.u64'));
+  const [tokens, mask, offsets] = ['tokens.u32', 'mask.u8', 'offsets.u64'].map((name) => {
+    const stream = createWriteStream(path.join(dir, name));
+    // One stream can fail (a full disk) while we await a write on another: an 'error' with no
+    // listener would kill the process. The failure stays in stream.errored, where writeChunk and
+    // closeStream report it to the caller.
+    stream.on('error', () => undefined);
+    return stream;
+  }) as [WriteStream, WriteStream, WriteStream];
   const counts: ShardCounts = { samples: 0, tokens: 0, trained_tokens: 0 };
   const offset = (n: number) => {
     const b = Buffer.alloc(8);

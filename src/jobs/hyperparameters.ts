@@ -111,3 +111,37 @@ function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+/** Upper bounds a job's request must respect (settings jobMax*). */
+export type HyperparameterLimits = { maxLearningRate: number; maxEpochs: number; maxTrainingSteps: number; maxBatchSize: number };
+
+/** A refused value: the request field (in the caller's dialect) and what to change. */
+export type BoundProblem = { param: string; message: string };
+
+// Seeds reach numpy's and torch's generators; numpy's legacy seeding takes 0 ≤ seed < 2^32.
+const maxSeed = 2 ** 32 - 1;
+
+/**
+ * The first hyperparameter (or seed) out of bounds, named as the caller's dialect spells it, or
+ * null. Catches what would fail or run wrong later: a learning rate that diverges (10, 1e308),
+ * epochs that overflow the step count (1e308 trained one step and reported SUCCESS), a step count
+ * that holds the only worker for ever (2^53), a fractional or huge batch, a negative seed.
+ */
+export function hyperparameterProblem(h: Hyperparameters, seed: number | null, dialect: 'mistral' | 'openai', limits: HyperparameterLimits): BoundProblem | null {
+  const openai = dialect === 'openai';
+  const name = (mistral: string, openaiName: string) => `hyperparameters.${openai ? openaiName : mistral}`;
+  if (h.learning_rate > limits.maxLearningRate) {
+    const asked = openai ? `learning_rate_multiplier ${h.learning_rate / hyperparameterDefaults.learning_rate}` : `learning_rate ${h.learning_rate}`;
+    const most = openai ? `${limits.maxLearningRate / hyperparameterDefaults.learning_rate}` : `${limits.maxLearningRate}`;
+    return { param: name('learning_rate', 'learning_rate_multiplier'), message: `${asked} is above the most allowed, ${most} (setting jobMaxLearningRate); LoRA fine-tuning uses about 1e-4.` };
+  }
+  if (h.epochs !== null && h.epochs > limits.maxEpochs) return { param: name('epochs', 'n_epochs'), message: `${openai ? 'n_epochs' : 'epochs'} ${h.epochs} is above the most allowed, ${limits.maxEpochs} (setting jobMaxEpochs).` };
+  if (h.training_steps !== null && h.training_steps > limits.maxTrainingSteps) {
+    return { param: name('training_steps', 'training_steps'), message: `training_steps ${h.training_steps} is above the most allowed, ${limits.maxTrainingSteps} (setting jobMaxTrainingSteps).` };
+  }
+  if (!Number.isInteger(h.batch_size) || h.batch_size < 1 || h.batch_size > limits.maxBatchSize) {
+    return { param: name('batch_size', 'batch_size'), message: `batch_size ${h.batch_size} must be a whole number from 1 to ${limits.maxBatchSize} (setting jobMaxBatchSize).` };
+  }
+  if (seed !== null && (!Number.isInteger(seed) || seed < 0 || seed > maxSeed)) return { param: 'seed', message: `seed ${seed} must be a whole number from 0 to ${maxSeed}.` };
+  return null;
+}

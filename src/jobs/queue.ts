@@ -1,6 +1,6 @@
 /**
  * The queue as the estimates see it: jobs holding a device (RUNNING) and jobs ready for one
- * (VALIDATED and started) in claim order; each waiting job's start time comes from the work ahead.
+ * (validated and started: QUEUED with a plan) in claim order; each waiting job's start time comes from the work ahead.
  */
 import { listQueuedJobs, type Db, type JobRecord } from '../store/index.ts';
 import { estimateStartTimes, type QueuedWork } from './estimates.ts';
@@ -18,7 +18,7 @@ function expectedSeconds(job: JobRecord): number {
 export async function queueStartTimes(db: Db, now = Math.floor(Date.now() / 1000)): Promise<Map<string, number>> {
   const jobs = await listQueuedJobs(db);
   const running = jobs.filter((j) => j.status === 'RUNNING' || j.status === 'CANCELLATION_REQUESTED');
-  const ready = jobs.filter((j) => j.status === 'VALIDATED' && j.startRequested);
+  const ready = jobs.filter((j) => (j.status === 'QUEUED' || j.status === 'VALIDATED') && j.startRequested && j.plan !== null);
   const work: QueuedWork[] = [
     ...running.map((j) => ({ id: j.id, running: true, remainingSeconds: Math.max(0, expectedSeconds(j) - (now - (j.startedAt ?? now))) })),
     ...ready.map((j) => ({ id: j.id, running: false, remainingSeconds: expectedSeconds(j) })),

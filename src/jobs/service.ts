@@ -7,10 +7,11 @@ import { createHash } from 'node:crypto';
 import type { Settings } from '../settings/index.ts';
 import {
   findJobByDedupeKey, getFile, getJob, getJobById, insertJob, listJobCheckpoints, listJobEvents, listJobs,
-  listUnvalidatedJobs, requestStart, transitionJob,
+  listUnvalidatedJobs, queueStartedJob, requestStart, transitionJob,
   type JobCheckpoint, type JobEvent, type JobFilter, type JobRecord, type NewJob, type Store,
 } from '../store/index.ts';
 import { listBaseModelIds } from '../models/index.ts';
+import { hyperparameterProblem, type Hyperparameters } from './hyperparameters.ts';
 import { queueStartTimes } from './queue.ts';
 import { activeStatuses, isTerminal, jobStatusSchema } from '../store/index.ts';
 import { validateNewJob } from './validate-job.ts';
@@ -19,7 +20,8 @@ export type JobErrorKind = 'job_not_found' | 'duplicate_job' | 'job_wrong_state'
 
 /** A failure the API maps to its error registry (kind → code). */
 export class JobError extends Error {
-  constructor(readonly kind: JobErrorKind, message: string, readonly param: string | null = null) {
+  /** `subject`: the id the error is about when `param` names the parameter (job_id) rather than holding the id. */
+  constructor(readonly kind: JobErrorKind, message: string, readonly param: string | null = null, readonly subject: string | null = null) {
     super(message);
   }
 }
@@ -49,6 +51,7 @@ export class JobsService {
 
   /** Creates a QUEUED job and starts validating it; throws JobError (duplicate, unknown file, ...). */
   async create(caller: Caller, spec: JobSpec): Promise<JobRecord> {
+    this.#checkBounds(spec);
     const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
     if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
     for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
@@ -62,6 +65,16 @@ export class JobsService {
     });
     this.validateInBackground(job.id);
     return job;
+  }
+
+  /** Throws JobError (400, the field named) when a hyperparameter or the seed is out of the settings' bounds. */
+  #checkBounds(spec: JobSpec): void {
+    // requests.ts built spec.hyperparameters with normalizeHyperparameters (the store keeps a plain record).
+    const bound = hyperparameterProblem(spec.hyperparameters as Hyperparameters, spec.seed, spec.dialect, {
+      maxLearningRate: this.settings.jobMaxLearningRate, maxEpochs: this.settings.jobMaxEpochs,
+      maxTrainingSteps: this.settings.jobMaxTrainingSteps, maxBatchSize: this.settings.jobMaxBatchSize,
+    });
+    if (bound) throw new JobError('invalid_job', bound.message, bound.param);
   }
 
   /** Validates jobs a stopped server left unvalidated (called at start-up). */
@@ -87,7 +100,7 @@ export class JobsService {
 
   async get(caller: Caller, id: string): Promise<JobRecord> {
     const job = await getJob(this.store.db, caller.workspaceId, id);
-    if (!job) throw new JobError('job_not_found', `No fine-tuning job with id '${id}' in this workspace.`, 'job_id');
+    if (!job) throw new JobError('job_not_found', `No fine-tuning job with id '${id}' in this workspace.`, 'job_id', id);
     return job;
   }
 
@@ -99,14 +112,27 @@ export class JobsService {
     return { job, events, checkpoints, startTime: startTimes.get(id) ?? null };
   }
 
-  /** Lets a job with auto_start false run once validated; 409 when it already runs, ended, or was started. */
+  /**
+   * Lets a job with auto_start false run: a validated one moves to QUEUED at once (one still
+   * validating does when it is VALIDATED). 409 when it already runs, ended, or was started; 400
+   * when one of its files was deleted since it was created (it could never train).
+   */
   async start(caller: Caller, id: string): Promise<JobDetails> {
     const job = await this.get(caller, id);
+    if (!job.startRequested) await this.#requireFiles(caller, job);
     if (job.startRequested || !(await requestStart(this.store.db, caller.workspaceId, id))) {
       const why = job.startRequested && !isTerminal(jobStatusSchema.parse(job.status)) ? 'was already started' : `is ${job.status}`;
       throw new JobError('job_wrong_state', `Job ${id} ${why}; only a job waiting at VALIDATED (auto_start false) can be started.`, 'job_id');
     }
+    await queueStartedJob(this.store.db, id);
     return this.details(caller, id);
+  }
+
+  async #requireFiles(caller: Caller, job: JobRecord): Promise<void> {
+    for (const fileId of [...job.trainingFiles.map((f) => f.file_id), ...job.validationFiles]) {
+      if (await getFile(this.store.db, caller.workspaceId, fileId)) continue;
+      throw new JobError('invalid_job', `File '${fileId}' of job ${job.id} was deleted after the job was created, so the job cannot train; upload the data again and create a new job.`, 'job_id');
+    }
   }
 
   /**

@@ -1,13 +1,13 @@
 /**
  * A new job's validation, run in the API process: QUEUED → STARTED → VALIDATING → VALIDATED (with
- * the estimate) or FAILED_VALIDATION (file, line and what to change). Each step is guarded by the
+ * the estimate; then QUEUED for a worker once started) or FAILED_VALIDATION (file, line and what to change). Each step is guarded by the
  * status it leaves, so a cancel in between simply wins.
  */
 import { loadTokenCounter, sha256File, type ClassifierTarget, type TokenCounter } from '../data/index.ts';
 import type { Settings } from '../settings/index.ts';
 import type { FileReport } from '../data/index.ts';
 import {
-  getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, transitionJob, type JobRecord, type Store,
+  getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, queueStartedJob, transitionJob, type JobRecord, type Store,
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
@@ -46,11 +46,17 @@ async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
   return out;
 }
 
+/** Epochs are only bounded at creation; on the job's data they may still come to too many steps. */
+function tooManySteps(steps: number, max: number): string | null {
+  if (steps <= max) return null;
+  return `the requested epochs come to ${steps} steps on this data, above the most allowed, ${max} (setting jobMaxTrainingSteps); ask for fewer epochs or set training_steps.`;
+}
+
 /** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED), never throw for bad data. */
 export async function validateNewJob(store: Store, settings: Settings, id: string): Promise<void> {
   const db = store.db;
   const job = await getJobById(db, id);
-  if (!job) return;
+  if (!job || job.plan) return; // a plan means validated (a started job waits at QUEUED with it)
   if (job.status === 'QUEUED' && !(await transitionJob(db, id, ['QUEUED'], 'STARTED'))) return;
   if (!(await transitionJob(db, id, ['STARTED', 'VALIDATING'], 'VALIDATING'))) return;
   const fail = (to: 'FAILED' | 'FAILED_VALIDATION', code: string, message: string, param: string | null) =>
@@ -66,6 +72,8 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
     const planned = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);
     // Completion packing is replayed exactly; classifier jobs keep the step capacity (their recipe packs differently).
     const plan = job.jobType === 'completion' ? { ...planned, train_tokens: await exactTrainTokens(store, settings, job, model, planned) } : planned;
+    const tooMany = tooManySteps(plan.training_steps, settings.jobMaxTrainingSteps);
+    if (tooMany) return void (await fail('FAILED_VALIDATION', 'invalid_job', tooMany, 'hyperparameters.epochs'));
     const device = settings.device === 'auto' ? ((await latestThroughputDevice(db, job.model)) ?? 'cpu') : deviceKind(settings.device);
     const measured = await getThroughput(db, job.model, device);
     const estimate = estimateJob({
@@ -73,6 +81,7 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
       pricePerGpuHour: settings.pricePerGpuHour, currency: settings.currency,
     });
     await transitionJob(db, id, ['VALIDATING'], 'VALIDATED', { patch: { estimate: { ...estimate, device }, plan: { ...plan, files: outcome.files } } });
+    await queueStartedJob(db, id); // auto_start, or /start during validation
   } catch (err) {
     if (err instanceof UnknownBaseModelError || err instanceof RangeError) return void (await fail('FAILED_VALIDATION', 'invalid_job', err.message, 'model'));
     await fail('FAILED', 'internal_error', `validation failed: ${err instanceof Error ? err.message : String(err)}`, null);

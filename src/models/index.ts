@@ -4,5 +4,5 @@
  * runs the trainer and the engines. jobs, worker and serving import it; it imports only store and settings.
  */
 export { builtInModelId, ensureBuiltInModel, isBaseModelId, listBaseModelIds, resolveBaseModel, UnknownBaseModelError, type BaseModel } from './base-models.ts';
-export { resolvePython, repoRoot } from './python.ts';
+export { resolvePython, repoRoot, withoutPaths } from './python.ts';
 export { findModel, fineTunedModelObject, listModelCards, modelCard, type ResolvedModel } from './catalog.ts';

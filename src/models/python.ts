@@ -12,3 +12,8 @@ export function resolvePython(configured: string): string {
   const venv = path.join(repoRoot, '.venv', 'bin', 'python');
   return existsSync(venv) ? venv : 'python3';
 }
+
+/** Absolute paths become their last component: client-visible text never names server folders. */
+export function withoutPaths(text: string): string {
+  return text.replace(/(?<![\w.])(?:\/[\w.@+~-]+){2,}\/?/g, (p) => p.split('/').filter(Boolean).pop() ?? '');
+}

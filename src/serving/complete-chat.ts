@@ -5,7 +5,7 @@
  * masks, and parse `[TOOL_CALLS]` output into tool calls.
  */
 import { ModelOutputError, type Tokenizer } from '../tokenizer/index.ts';
-import { withoutPaths } from '../worker/index.ts';
+import { withoutPaths } from '../models/index.ts';
 import type { ChatParams } from './chat-request.ts';
 import type { Engine, EngineRequest } from './engine.ts';
 import type { RequestEvent } from './engine-protocol.ts';

@@ -47,6 +47,7 @@ export const definitions = {
   dataMaxImageBytes: def('ATELIER_DATA_MAX_IMAGE_BYTES', int(10 * MB), 'Largest decoded image in a dataset line (Mistral vision: 10 MB per image).'),
   dataMaxImagesPerSample: def('ATELIER_DATA_MAX_IMAGES_PER_SAMPLE', int(8), 'Most images in one dataset sample (Mistral vision: 8 per request).'),
   dataThreads: def('ATELIER_DATA_THREADS', int(1), 'Threads `atelier data validate` and `stats` check a file of 8 MB or more on: worker threads over 4 MB byte ranges, merged in line order. 0 means one per CPU core. Each worker loads its own tokenizer (+100 MB RSS for v3 SentencePiece, +170 MB for Tekken, and 1-3 CPU s of start-up), so the default is 1: it keeps a 512 MB file under 300 MB RSS; see docs/datasets.md.'),
+  fileMaxExpiryHours: def('ATELIER_FILE_MAX_EXPIRY_HOURS', int(24 * 30), 'Longest lifetime an upload may ask for (Mistral `expiry` in hours, OpenAI `expires_after[seconds]`); longer gets 422 (OpenAI allows at most 30 days).'),
   signedUrlMaxHours: def('ATELIER_SIGNED_URL_MAX_HOURS', int(24 * 7), 'Longest lifetime of a signed download URL, in hours.'),
 
   // Processes
@@ -54,10 +55,18 @@ export const definitions = {
   device: def('ATELIER_DEVICE', z.string().default('auto'), 'Device for training and serving: auto, cpu, cuda or cuda:N.'),
   modelsDir: def('ATELIER_MODELS_DIR', z.string().default(''), 'Extra folder of base models (one sub-folder per model id, Mistral or Hugging Face layout).'),
 
+  // Job requests (bounds refused at creation with the field named)
+  jobMaxLearningRate: def('ATELIER_JOB_MAX_LEARNING_RATE', num(1), 'Largest learning_rate a job may ask for (OpenAI: learning_rate_multiplier × 1e-4); larger ones diverge.'),
+  jobMaxEpochs: def('ATELIER_JOB_MAX_EPOCHS', num(100), 'Most epochs (OpenAI n_epochs) a job may ask for.'),
+  jobMaxTrainingSteps: def('ATELIER_JOB_MAX_TRAINING_STEPS', int(100_000), 'Most training steps a job may ask for, or that its epochs may come to on its data (checked at validation).'),
+  jobMaxBatchSize: def('ATELIER_JOB_MAX_BATCH_SIZE', int(1024), 'Largest batch_size (sequences per step) a job may ask for, in both dialects.'),
+
   // Serving (chat completions)
   servingMaxAdapters: def('ATELIER_SERVING_MAX_ADAPTERS', int(8), 'Adapters one serving engine keeps loaded (least recently used is unloaded first); requests for more wait until one is idle.'),
   servingMaxBatch: def('ATELIER_SERVING_MAX_BATCH', int(32), 'Sequences one serving engine decodes together in one step (its KV-cache rows); more wait for a free row.'),
   servingMaxSeqLen: def('ATELIER_SERVING_MAX_SEQ_LEN', int(4096), 'Longest prompt + completion a serving engine holds per sequence (capped by the model\'s own context length).'),
+  chatMaxChoices: def('ATELIER_CHAT_MAX_CHOICES', int(16), 'Most choices (`n`) one chat completion may ask for; each takes a row of the engine\'s batch.'),
+  chatMaxSchemaDepth: def('ATELIER_CHAT_MAX_SCHEMA_DEPTH', int(32), 'Deepest nesting of tool parameters or a response_format JSON schema accepted in a chat request.'),
   servingThreads: def('ATELIER_SERVING_THREADS', int(0), 'CPU threads of each serving engine (PyTorch intra-op); 0 means PyTorch\'s default.'),
 
   // Estimates

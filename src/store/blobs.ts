@@ -40,6 +40,26 @@ function isNotFound(err: unknown): boolean {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
+/**
+ * Awaits `work` with an 'error' listener on `source`: a stream that fails before it is piped would
+ * otherwise emit 'error' with no listener, which kills the process (a multipart upload cut off
+ * inside its file part did exactly that while the blob folder was being created). Rethrows the
+ * stream's error once `work` is done.
+ */
+async function awaitWhileListening<T>(source: Readable, work: Promise<T>): Promise<T> {
+  let failure: Error | null = null;
+  const note = (err: Error) => (failure = err);
+  source.once('error', note);
+  let result: T;
+  try {
+    result = await work;
+  } finally {
+    source.off('error', note);
+  }
+  if (failure) throw failure;
+  return result;
+}
+
 /** Blobs as files under root (normally `<data-dir>/files`). */
 export class LocalBlobStore implements BlobStore {
   constructor(readonly root: string) {}
@@ -51,7 +71,7 @@ export class LocalBlobStore implements BlobStore {
 
   async put(key: string, source: Readable): Promise<{ bytes: number }> {
     const target = this.localPath(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    await awaitWhileListening(source, mkdir(path.dirname(target), { recursive: true }));
     const temp = path.join(path.dirname(target), `.tmp-${randomBytes(8).toString('hex')}`);
     let bytes = 0;
     source.on('data', (chunk: Buffer) => (bytes += chunk.length));

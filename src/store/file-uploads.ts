@@ -5,6 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { BlobStore } from './blobs.ts';
 import type { Db } from './db.ts';
 import { deleteFileRow, insertFileOrExisting, type FileRecord, type FileStatus } from './files.ts';
@@ -63,9 +64,13 @@ export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: 
   const id = randomUUID();
   const blobKey = blobKeyFor(id);
   const measure = new Measure(maxBytes);
-  source.on('error', (err) => measure.destroy(err));
-  source.pipe(measure);
-  const { bytes } = await blobs.put(blobKey, measure);
+  // pipeline() listens on both streams from this tick on, so neither can emit an unheard 'error'
+  // while put() awaits (an unheard 'error' kills the process). Both settle before we go on, so a
+  // failed upload has removed its temp file by the time the caller answers.
+  const [put, piped] = await Promise.allSettled([blobs.put(blobKey, measure), pipeline(source, measure)]);
+  if (piped.status === 'rejected') throw piped.reason;
+  if (put.status === 'rejected') throw put.reason;
+  const { bytes } = put.value;
   if (measure.tooLarge) {
     await blobs.delete(blobKey);
     throw new FileTooLargeError(maxBytes);

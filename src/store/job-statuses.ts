@@ -1,7 +1,9 @@
 /**
  * The job state machine: Mistral's ten statuses (reference/mistral-api.md §2.5), the transitions
  * Atelier allows (transitionJob refuses any other), the status lists the queries use (derived from
- * the enum, not written as SQL literals), and how each status reads in the OpenAI dialect (§7).
+ * the enum, not written as SQL literals), and how each status reads in the OpenAI dialect (§7). A job
+ * reads VALIDATED only while it waits for /start; once started (or with auto_start) it moves on at
+ * once to QUEUED, so a started job and one never started never look alike.
  */
 import { z } from 'zod';
 
@@ -33,17 +35,21 @@ export const activeStatuses: readonly JobStatus[] = before('SUCCESS');
 export const unvalidatedStatuses: readonly JobStatus[] = before('VALIDATED');
 /** Statuses in which a start request is recorded (the job has not run yet). */
 export const startableStatuses: readonly JobStatus[] = before('RUNNING');
+/** Statuses a started, validated job waits in for a worker (claimed only once it has a plan). */
+export const claimableStatuses: readonly JobStatus[] = ['QUEUED', 'VALIDATED'];
 /** Statuses of a job a worker holds (claimed again when its heartbeat stops). */
 export const heldStatuses: readonly JobStatus[] = ['RUNNING', 'CANCELLATION_REQUESTED'];
 /** Every status that is not terminal: jobs waiting for or holding a device. */
 export const openStatuses: readonly JobStatus[] = jobStatuses.filter((s) => !terminalStatuses.includes(s));
 
 const transitions: Record<JobStatus, readonly JobStatus[]> = {
-  QUEUED: ['STARTED', 'CANCELLATION_REQUESTED'],
+  // QUEUED twice over: a new job waits for validation (→ STARTED), a validated and started job
+  // waits for a worker (→ RUNNING).
+  QUEUED: ['STARTED', 'RUNNING', 'CANCELLATION_REQUESTED'],
   STARTED: ['VALIDATING', 'FAILED', 'CANCELLATION_REQUESTED'],
   // VALIDATING -> VALIDATING: validation interrupted by a restart starts over (a new status event).
   VALIDATING: ['VALIDATING', 'VALIDATED', 'FAILED_VALIDATION', 'FAILED', 'CANCELLATION_REQUESTED'],
-  VALIDATED: ['RUNNING', 'CANCELLATION_REQUESTED'],
+  VALIDATED: ['QUEUED', 'RUNNING', 'CANCELLATION_REQUESTED'],
   RUNNING: ['SUCCESS', 'FAILED', 'CANCELLATION_REQUESTED'],
   CANCELLATION_REQUESTED: ['CANCELLED', 'FAILED'],
   FAILED_VALIDATION: [],

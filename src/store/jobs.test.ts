@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { pgSkipReason } from '../../test/helpers/postgres.ts';
 import {
-  claimJob, ensureWorkspace, getThroughput, heartbeatJob, insertJob, listJobEvents, listJobs,
-  getJob, IllegalTransitionError, recordThroughput, transitionJob, type JobStatus, type NewJob, type Store,
+  claimJob, ensureWorkspace, getJobById, getThroughput, heartbeatJob, insertJob, listJobEvents, listJobs,
+  getJob, IllegalTransitionError, queueStartedJob, recordThroughput, transitionJob, type JobStatus, type NewJob, type Store,
 } from './index.ts';
 import { postgresLocations, sqliteLocations, type MakeLocation } from '../../test/helpers/store-suite.ts';
 
@@ -36,9 +36,10 @@ async function validatedJobs(store: Store, count: number): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const j = await insertJob(store.db, newJob(ws.id, i));
-    for (const [from, to] of [['QUEUED', 'STARTED'], ['STARTED', 'VALIDATING'], ['VALIDATING', 'VALIDATED']] satisfies [JobStatus, JobStatus][]) {
+    for (const [from, to] of [['QUEUED', 'STARTED'], ['STARTED', 'VALIDATING']] satisfies [JobStatus, JobStatus][]) {
       assert.ok(await transitionJob(store.db, j.id, [from], to));
     }
+    assert.ok(await transitionJob(store.db, j.id, ['VALIDATING'], 'VALIDATED', { patch: { plan: { training_steps: 1 } } }));
     ids.push(j.id);
   }
   return ids;
@@ -61,6 +62,31 @@ function suite(name: string, make: MakeLocation, skip: string | false): void {
         }
       }));
       assert.deepEqual([...claimed].sort(), [...ids].sort());
+    });
+
+    it('a started job moves from VALIDATED to QUEUED and is claimed from there; an unvalidated QUEUED job never is', async (t) => {
+      const { store } = await location(t, make);
+      const ws = await ensureWorkspace(store.db, 'default');
+      const fresh = await insertJob(store.db, { ...newJob(ws.id, 99), autoStart: true });
+      assert.equal(await claimJob(store.db, 'w1', Date.now(), 0), null, 'QUEUED before validation (no plan) waits for the validator');
+      const [id] = await validatedJobs(store, 1);
+      const queued = await queueStartedJob(store.db, id!);
+      assert.equal(queued?.status, 'QUEUED');
+      assert.equal(await queueStartedJob(store.db, id!), null, 'only from VALIDATED');
+      const claimed = await claimJob(store.db, 'w1', Date.now(), 0);
+      assert.deepEqual([claimed?.id, claimed?.status], [id, 'RUNNING']);
+      assert.deepEqual((await listJobEvents(store.db, id!)).map((e) => e.data?.status).slice(0, 3), ['RUNNING', 'QUEUED', 'VALIDATED']);
+      assert.equal((await getJobById(store.db, fresh.id))?.status, 'QUEUED');
+    });
+
+    it('a validated job whose start was not requested stays VALIDATED', async (t) => {
+      const { store } = await location(t, make);
+      const ws = await ensureWorkspace(store.db, 'default');
+      const j = await insertJob(store.db, { ...newJob(ws.id, 7), autoStart: false });
+      for (const [from, to] of [['QUEUED', 'STARTED'], ['STARTED', 'VALIDATING']] satisfies [JobStatus, JobStatus][]) assert.ok(await transitionJob(store.db, j.id, [from], to));
+      assert.ok(await transitionJob(store.db, j.id, ['VALIDATING'], 'VALIDATED', { patch: { plan: { training_steps: 1 } } }));
+      assert.equal(await queueStartedJob(store.db, j.id), null);
+      assert.equal(await claimJob(store.db, 'w1', Date.now(), 0), null);
     });
 
     it('only the worker holding a job may move it', async (t) => {

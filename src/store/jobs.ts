@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Db, SqlValue } from './db.ts';
 import {
-  canTransition, heldStatuses, IllegalTransitionError, jobStatusSchema, openStatuses, startableStatuses, unvalidatedStatuses, type JobStatus,
+  canTransition, claimableStatuses, heldStatuses, IllegalTransitionError, jobStatusSchema, openStatuses, startableStatuses, unvalidatedStatuses, type JobStatus,
 } from './job-statuses.ts';
 
 const record = z.record(z.string(), z.unknown());
@@ -251,7 +251,7 @@ export async function transitionJob(
   id: string,
   from: readonly JobStatus[],
   to: JobStatus,
-  opts: { patch?: JobPatch; lockedBy?: string; eventData?: Record<string, unknown>; level?: EventInput['level'] } = {},
+  opts: { patch?: JobPatch; lockedBy?: string; startRequested?: boolean; eventData?: Record<string, unknown>; level?: EventInput['level'] } = {},
 ): Promise<JobRecord | null> {
   const illegal = from.find((s) => !canTransition(s, to));
   if (illegal !== undefined) throw new IllegalTransitionError(illegal, to);
@@ -280,6 +280,7 @@ export async function transitionJob(
     params.push(opts.lockedBy);
     guard += ` AND locked_by = $${params.length}`;
   }
+  if (opts.startRequested !== undefined) guard += ` AND start_requested = ${opts.startRequested ? 1 : 0}`;
   return db.transaction(async (tx) => {
     const r = await tx.one(`UPDATE jobs SET ${sets.join(', ')} WHERE id = $1 AND ${guard} RETURNING *`, params);
     if (!r) return null;
@@ -296,6 +297,11 @@ export async function requestStart(db: Db, workspaceId: string, id: string): Pro
     [id, workspaceId, nowSeconds(), ...startableStatuses],
   );
   return r ? toJob(r) : null;
+}
+
+/** Moves a VALIDATED job whose start was requested to QUEUED (where workers claim it); null when it is not both. */
+export async function queueStartedJob(db: Db, id: string): Promise<JobRecord | null> {
+  return transitionJob(db, id, ['VALIDATED'], 'QUEUED', { startRequested: true });
 }
 
 /** Appends an event; its sequence number comes from the job row, which the update also locks. */
@@ -353,8 +359,9 @@ export async function listJobCheckpoints(db: Db, jobId: string): Promise<JobChec
 }
 
 /**
- * Claims the oldest runnable job for a worker, in one statement: a VALIDATED job whose start was
- * requested, or a RUNNING / CANCELLATION_REQUESTED job whose worker stopped heartbeating before
+ * Claims the oldest runnable job for a worker, in one statement: a validated job (it has a plan)
+ * whose start was requested, QUEUED (or VALIDATED in the instant before it moves to QUEUED, and in
+ * databases written before that step existed), or a RUNNING / CANCELLATION_REQUESTED job whose worker stopped heartbeating before
  * `staleBeforeMs` (it resumes from its last checkpoint). PostgreSQL skips rows other workers are
  * claiming (FOR UPDATE SKIP LOCKED); SQLite's BEGIN IMMEDIATE transaction excludes them. Returns
  * the claimed job (attempts > 1 means resumed), or null. `jobTypes` lists what this worker can train.
@@ -366,14 +373,15 @@ export async function claimJob(
   staleBeforeMs: number,
   jobTypes: readonly string[] = ['completion', 'classifier'],
 ): Promise<JobRecord | null> {
-  const types = marks(jobTypes, 6);
-  const held = marks(heldStatuses, 6 + jobTypes.length);
+  const types = marks(jobTypes, 5);
+  const held = marks(heldStatuses, 5 + jobTypes.length);
+  const claimable = marks(claimableStatuses, 5 + jobTypes.length + heldStatuses.length);
   return db.transaction(async (tx) => {
     const r = await tx.one(
       `WITH next AS (
          SELECT id FROM jobs
          WHERE job_type IN (${types}) AND (
-               (status = $5 AND start_requested = 1)
+               (status IN (${claimable}) AND start_requested = 1 AND plan IS NOT NULL)
             OR (status IN (${held}) AND (heartbeat_ms IS NULL OR heartbeat_ms < $3)))
          ORDER BY created_ms, id
          LIMIT 1 ${tx.skipLocked}
@@ -382,12 +390,12 @@ export async function claimJob(
          started_at = COALESCE(started_at, $4)
        WHERE id IN (SELECT id FROM next)
        RETURNING *`,
-      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000), 'VALIDATED' satisfies JobStatus, ...jobTypes, ...heldStatuses],
+      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000), ...jobTypes, ...heldStatuses, ...claimableStatuses],
     );
     if (!r) return null;
     const job = toJob(r);
-    if (job.status !== 'VALIDATED') return job;
-    return transitionJob(tx, job.id, ['VALIDATED'], 'RUNNING', { lockedBy: workerId });
+    if (job.status !== 'QUEUED' && job.status !== 'VALIDATED') return job;
+    return transitionJob(tx, job.id, [job.status], 'RUNNING', { lockedBy: workerId });
   });
 }
 
@@ -413,7 +421,8 @@ export async function listQueuedJobs(db: Db): Promise<JobRecord[]> {
 
 /** Jobs whose validation was interrupted (the server stopped mid-way), oldest first. */
 export async function listUnvalidatedJobs(db: Db): Promise<JobRecord[]> {
-  const rows = await db.query(`SELECT * FROM jobs WHERE status IN (${marks(unvalidatedStatuses, 1)}) ORDER BY created_ms, id`, [...unvalidatedStatuses]);
+  // A started job waits at QUEUED too, with its plan: that one is validated already.
+  const rows = await db.query(`SELECT * FROM jobs WHERE status IN (${marks(unvalidatedStatuses, 1)}) AND plan IS NULL ORDER BY created_ms, id`, [...unvalidatedStatuses]);
   return rows.map(toJob);
 }
 

@@ -3,4 +3,3 @@ export { ensureShard, shardKey, sha256File, type ShardInfo } from '../data/index
 export { parseTrainerLine, type TrainerMessage } from './trainer-messages.ts';
 export { runClaimedJob, type WorkerContext } from './run-job.ts';
 export { newWorkerId, startWorker, type RunningWorker, type WorkerOptions } from './worker-loop.ts';
-export { withoutPaths } from './trainer-failure.ts';

@@ -4,6 +4,7 @@
  * crash can; a config error the trainer reported cannot, the same config fails the same way.
  */
 import type { TrainerExit } from './trainer-process.ts';
+import { withoutPaths } from '../models/index.ts';
 
 /** What the trainer itself reported before it exited, if anything (an `error` message). */
 export type ReportedError = { message: string; kind: string } | null;
@@ -16,11 +17,6 @@ const signalHints: Partial<Record<NodeJS.Signals, string>> = {
   SIGBUS: 'a memory or disk error',
   SIGABRT: 'a native library aborted',
 };
-
-/** Absolute paths become their last component: client-visible text never names server folders. */
-export function withoutPaths(text: string): string {
-  return text.replace(/(?<![\w.])(?:\/[\w.@+~-]+){2,}\/?/g, (p) => p.split('/').filter(Boolean).pop() ?? '');
-}
 
 /** The last few non-empty stderr lines, without paths, joined for one message. */
 export function stderrSummary(tail: string, lines = 3): string {

@@ -81,11 +81,12 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
     assert.equal(again.status, 'VALIDATED', 'auto_start false keeps the job at VALIDATED');
     const started = await knownJob(await f.mistral.fineTuning.jobs.start({ jobId: created.id }));
     assert.equal(started.jobType, 'completion');
+    assert.ok(['QUEUED', 'RUNNING'].includes(started.status), `a started job moves on at once, not ${started.status}`);
     const done = await until(() => getJob(created.id), (j) => ended.includes(j.status), 'the end of training');
     assert.equal(done.status, 'SUCCESS');
     if (done.jobType !== 'completion') return assert.fail('not a completion job');
     assert.match(done.fineTunedModel ?? '', /^ft:tiny-mistral:pirate:[0-9a-f]{8}:\d{8}:[0-9a-f]{8}$/);
-    assert.deepEqual(done.events?.map((e) => e.data?.status), ['SUCCESS', 'RUNNING', 'VALIDATED', 'VALIDATING', 'STARTED', 'QUEUED']);
+    assert.deepEqual(done.events?.map((e) => e.data?.status), ['SUCCESS', 'RUNNING', 'QUEUED', 'VALIDATED', 'VALIDATING', 'STARTED', 'QUEUED']);
     assert.ok(done.events?.every((e) => e.name === 'status-updated' && Number.isInteger(e.createdAt)));
     const ckpt = done.checkpoints ?? [];
     assert.equal(ckpt[0]?.stepNumber, 4, 'newest checkpoint first, at the last step');
@@ -173,7 +174,7 @@ describe('fine-tuning jobs through mistralai-v1 1.15.1 (strict)', () => {
     assert.ok('jobType' in created && created.jobType === 'completion');
     const done = await until(() => f.strict.fineTuning.jobs.get({ jobId: created.id }), (j) => ended.includes(j.status), 'SUCCESS');
     assert.equal(done.status, 'SUCCESS');
-    assert.deepEqual(done.events?.map((e) => e.data?.status).reverse(), ['QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'RUNNING', 'SUCCESS']);
+    assert.deepEqual(done.events?.map((e) => e.data?.status).reverse(), ['QUEUED', 'STARTED', 'VALIDATING', 'VALIDATED', 'QUEUED', 'RUNNING', 'SUCCESS']);
     const list = await f.strict.fineTuning.jobs.list({ status: 'SUCCESS', pageSize: 50 });
     assert.ok(list.data?.some((j) => j.id === created.id));
   });

@@ -9,7 +9,10 @@ import {
   ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, newCompletionMeta,
   normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
+import type { EnginePool } from '../../serving/index.ts';
 import { findModel } from '../../models/index.ts';
+import { checkChatLimits } from '../chat-limits.ts';
+import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';
 
@@ -85,21 +88,28 @@ async function sendCompletion(reply: FastifyReply, params: ChatParams, target: C
   }
 }
 
+/** The engine target of a chat model: a base model or a fine-tuned completion model; 404 when absent, 400 for a classifier. */
+async function chatTarget(ctx: ApiContext, pool: EnginePool, workspaceId: string, model: string): Promise<ChatTarget> {
+  const found = await findModel(ctx.store.db, ctx.settings, workspaceId, model);
+  if (!found) throw new ApiError('model_not_found', { id: model }, { param: 'model' });
+  if (found.kind === 'base') return pool.target(found.id, null);
+  if (found.model.modelType === 'classifier') {
+    // Its adapter has a classification head, not a language-model one: chat would answer with noise.
+    throw new ApiError('model_wrong_type', { id: model, type: 'classifier', use: 'use it with POST /v1/classifications or /v1/moderations, not chat completions.' }, { param: 'model' });
+  }
+  return pool.target(found.model.baseModel, found.model.adapterDir);
+}
+
 export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.atelier;
   const pool = app.services.engines;
 
-  /** The engine, tokenizer and adapter that serve `model` for this workspace (404 when it names no model). */
-  async function resolveTarget(workspaceId: string, model: string): Promise<ChatTarget> {
-    const found = await findModel(ctx.store.db, ctx.settings, workspaceId, model);
-    if (!found) throw new ApiError('model_not_found', { id: model }, { param: 'model' });
-    return found.kind === 'base' ? pool.target(found.id, null) : pool.target(found.model.baseModel, found.model.adapterDir);
-  }
-
   app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const gone = clientGone(reply);
-    const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));
-    const target = await resolveTarget(request.workspace.id, params.model);
+    const body = parse(chatRequestSchema, request.body, 'body');
+    checkChatLimits(body, ctx.settings);
+    const params = normaliseChatRequest(body);
+    const target = await chatTarget(ctx, pool, request.workspace.id, params.model);
     return params.stream ? streamCompletion(reply, params, target, params.model, gone) : sendCompletion(reply, params, target, gone);
   });
 }

@@ -19,6 +19,7 @@ import {
 } from '../../store/index.ts';
 import type { ApiContext } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { rejectNul } from '../nul-bytes.ts';
 import { parse, queryArray, queryBool, queryInt } from '../parse.ts';
 
 // Mistral's purposes and OpenAI's, one enum (reference §1.1, §6.1).
@@ -134,10 +135,20 @@ async function readUploadForm(request: FastifyRequest, ctx: ApiContext): Promise
     }
   } catch (err) {
     if (form.staged) await ctx.store.blobs.delete(form.staged.blobKey);
-    throw err;
+    throw asFormError(err);
   }
   if (tooLarge) throw tooLarge;
   return form;
+}
+
+/**
+ * busboy reports a malformed body (no boundary, a part cut off, a bad part header) as a plain
+ * Error without a code; Fastify's own errors carry a `code` and disk errors an errno `code`, so
+ * those stay what they are (a full disk is the server's fault, not the client's).
+ */
+function asFormError(err: unknown): unknown {
+  if (err instanceof Error && err.constructor === Error && !('code' in err)) return new ApiError('invalid_multipart', { reason: err.message });
+  return err;
 }
 
 const mimetypes: Record<string, string> = { jsonl: 'application/jsonl', json: 'application/json', txt: 'text/plain', csv: 'text/csv', pdf: 'application/pdf' };
@@ -148,21 +159,41 @@ function guessMimetype(filename: string, sent: string): string {
   return sent && sent !== 'application/octet-stream' ? sent : (mimetypes[ext] ?? (sent || 'application/octet-stream'));
 }
 
-/** Turns a read form into a file row (or the existing duplicate) and starts background validation. */
+/** The form's fields, with expiry bounded by the setting fileMaxExpiryHours (an unbounded one overflowed PostgreSQL's bigint: a 500). */
+function parseUploadFields(ctx: ApiContext, form: UploadForm): z.output<typeof uploadFields> {
+  const hours = ctx.settings.fileMaxExpiryHours;
+  const bounded = uploadFields.extend({
+    expiry: uploadFields.shape.expiry.pipe(z.int().max(hours).optional()),
+    'expires_after[seconds]': uploadFields.shape['expires_after[seconds]'].pipe(z.int().max(hours * 3600).optional()),
+  });
+  const fields = parse(bounded, form.fields, 'form');
+  rejectNul({ file: { filename: form.filename } }, 'form');
+  return fields;
+}
+
+/** Turns a read form into a file row (or the existing duplicate) and starts background validation; any failure removes the staged bytes. */
 async function saveUpload(request: FastifyRequest, ctx: ApiContext, form: UploadForm): Promise<FileRecord> {
   const staged = form.staged;
   if (!staged) throw new ApiError('missing_file');
-  let fields: z.output<typeof uploadFields>;
+  let saved: { file: FileRecord; created: boolean };
   try {
-    fields = parse(uploadFields, form.fields, 'form');
+    saved = await commitStaged(request, ctx, form, staged);
   } catch (err) {
     await ctx.store.blobs.delete(staged.blobKey);
     throw err;
   }
+  const { file, created } = saved;
+  const validate = file.purpose === 'fine-tune' && ctx.hooks.onFileUploaded;
+  if (created && validate) void validate(file).catch((err: unknown) => request.log.error({ err, fileId: file.id }, 'file validation failed'));
+  return file;
+}
+
+async function commitStaged(request: FastifyRequest, ctx: ApiContext, form: UploadForm, staged: StagedBytes): Promise<{ file: FileRecord; created: boolean }> {
+  const fields = parseUploadFields(ctx, form);
   const filename = sanitizeFilename(form.filename);
   const ttl = fields['expires_after[seconds]'] ?? (fields.expiry ? fields.expiry * 3600 : null);
   const validate = fields.purpose === 'fine-tune' && ctx.hooks.onFileUploaded;
-  const { file, created } = await commitUpload(ctx.store.db, ctx.store.blobs, staged, {
+  return commitUpload(ctx.store.db, ctx.store.blobs, staged, {
     workspaceId: request.workspace.id,
     filename,
     purpose: fields.purpose,
@@ -173,8 +204,6 @@ async function saveUpload(request: FastifyRequest, ctx: ApiContext, form: Upload
     expiresAt: ttl ? Math.floor(Date.now() / 1000) + ttl : null,
     status: validate ? 'uploaded' : 'processed',
   });
-  if (created && validate) void validate(file).catch((err: unknown) => request.log.error({ err, fileId: file.id }, 'file validation failed'));
-  return file;
 }
 
 async function requireFile(ctx: ApiContext, workspaceId: string, id: string): Promise<FileRecord> {
@@ -190,6 +219,19 @@ async function sendBytes(reply: FastifyReply, ctx: ApiContext, file: FileRecord)
     .header('content-length', file.bytes)
     .header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(file.filename)}`)
     .send(body);
+}
+
+/**
+ * The base of signed URLs: the configured public URL, else the address the server listens on.
+ * Never the request's Host header: anyone can send a forged one and have it signed into the URL.
+ */
+function publicBase(app: FastifyInstance, ctx: ApiContext): string {
+  const configured = ctx.settings.publicUrl.replace(/\/+$/, '');
+  if (configured) return configured;
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? address : { address: ctx.settings.host, port: ctx.settings.port };
+  const host = ['0.0.0.0', '::', ''].includes(bound.address) ? '127.0.0.1' : bound.address;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}`;
 }
 
 export default async function filesRoutes(app: FastifyInstance): Promise<void> {
@@ -235,7 +277,7 @@ export default async function filesRoutes(app: FastifyInstance): Promise<void> {
     const { expiry } = parse(urlQuery.extend({ expiry: urlQuery.shape.expiry.pipe(z.int().max(ctx.settings.signedUrlMaxHours)) }), request.query, 'query');
     const file = await requireFile(ctx, request.workspace.id, file_id);
     const signed = ctx.signer.sign(request.workspace.id, file.id, Math.floor(Date.now() / 1000) + expiry * 3600);
-    const base = ctx.settings.publicUrl.replace(/\/+$/, '') || `${request.protocol}://${request.host}`;
+    const base = publicBase(app, ctx);
     const query = new URLSearchParams({ workspace: signed.workspace, expires: String(signed.expires), signature: signed.signature });
     return { url: `${base}/v1/files/${encodeURIComponent(file.id)}/signed-content?${query}` };
   });

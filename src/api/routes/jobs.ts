@@ -46,7 +46,7 @@ function toApiError(err: unknown): unknown {
   if (!(err instanceof JobError)) return err;
   const code = errorCodeOf[err.kind];
   const headers = code === 'job_conflict' || code === 'job_wrong_state' ? { 'x-should-retry': 'false' } : undefined;
-  return new ApiError(code, { reason: err.message, id: err.param ?? '' }, { param: err.param ?? undefined, headers });
+  return new ApiError(code, { reason: err.message, id: err.subject ?? err.param ?? '' }, { param: err.param ?? undefined, headers });
 }
 
 async function guarded<T>(fn: () => Promise<T>): Promise<T> {
