@@ -7,7 +7,8 @@ import chat from './chat.ts';
 import classifiers from './classifiers.ts';
 import files from './files.ts';
 import jobs from './jobs.ts';
+import jobMetrics from './job-metrics.ts';
 import meta from './meta.ts';
 import models from './models.ts';
 
-export const routes: FastifyPluginAsync[] = [meta, files, jobs, models, chat, classifiers];
+export const routes: FastifyPluginAsync[] = [meta, files, jobs, jobMetrics, models, chat, classifiers];
