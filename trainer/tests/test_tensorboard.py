@@ -51,3 +51,17 @@ def test_no_tensorboard_dir_writes_no_event_files(small_model, small_shards, tmp
     cfg = base_config(small_model, train, valid, tmp_path / "out", training_steps=2, checkpoint_every=2, grad_accum=1)
     run_trainer(cfg, tmp_path)
     assert not any("tfevents" in p.name for p in tmp_path.rglob("*"))
+
+
+def test_tensorboard_dir_is_validated_and_not_fingerprinted(tmp_path):
+    import pytest
+
+    from trainer.config import parse_config
+    from trainer.train import config_fingerprint
+
+    base = base_config(tmp_path / "m", tmp_path / "t", tmp_path / "v", tmp_path / "out")
+    with_board = parse_config({**base, "tensorboard_dir": str(tmp_path / "tb")})
+    assert with_board.tensorboard_dir == str(tmp_path / "tb")
+    assert config_fingerprint(with_board) == config_fingerprint(parse_config(base)), "a resumed run may turn TensorBoard on or off"
+    with pytest.raises(ValueError, match="tensorboard_dir"):
+        parse_config({**base, "tensorboard_dir": 3})
