@@ -81,6 +81,10 @@ export const definitions = {
 
   // Crash recovery (src/store/orphans.ts)
   orphanGraceMs: def('ATELIER_ORPHAN_GRACE_MS', int(15 * 60 * 1000), 'Upload temp files and blobs that no file row owns are removed at start-up and then periodically once they are older than this (milliseconds), so another live server\'s upload in flight is never touched. On SQLite the start-up sweep removes them all (one server owns the data dir).'),
+
+  // Metrics (docs/metrics.md)
+  jobMetricsMaxPoints: def('ATELIER_JOB_METRICS_MAX_POINTS', z.coerce.number().int().min(16).default(10000), 'Most metrics rows kept per job (one per optimizer step); past it the history keeps every 2nd, 4th, … step plus every evaluation and the last step, and metrics events are thinned alike.'),
+  jobTensorboard: def('ATELIER_JOB_TENSORBOARD', z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'), 'Write TensorBoard event files per job to <data-dir>/jobs/<job-id>/tensorboard (train and valid scalars per step).'),
 } as const;
 
 type Definitions = typeof definitions;

@@ -25,6 +25,7 @@ const jobColumns = {
   estimate: record.nullable(),
   plan: record.nullable(),
   error: z.object({ code: z.string(), message: z.string(), param: z.string().nullable() }).nullable(),
+  resultFiles: z.array(z.string()),
 };
 const eventColumns = { level: z.enum(['info', 'warn', 'error']), data: record.nullable() };
 const metricValue = z.number().nullable().default(null);
@@ -66,6 +67,8 @@ export type JobRecord = {
   modifiedAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** Files written when the job ended (OpenAI's result_files: the metrics CSV). */
+  resultFiles: string[];
 };
 
 /** What create stores; the rest starts empty. */
@@ -124,6 +127,7 @@ function toJob(r: JobRow): JobRecord {
     modifiedAt: Number(r.modified_at),
     startedAt: num(r.started_at),
     finishedAt: num(r.finished_at),
+    resultFiles: parse(jobColumns.resultFiles, r.result_files, []),
   };
 }
 

@@ -15,6 +15,8 @@ import {
 import { resolveBaseModel, resolvePython, type BaseModel } from '../models/index.ts';
 import { classifierShardWriter, classifierTrainerFields, classifierTrainerModule } from './classifier-job.ts';
 import { ensureShard } from '../data/index.ts';
+import { writeResultFiles } from './result-files.ts';
+import { createMetricsRecorder, type MetricsRecorder } from './metrics-recorder.ts';
 import type { TrainerMessage } from './trainer-messages.ts';
 import { describeFailure, type ReportedError, type TrainerFailure } from './trainer-failure.ts';
 import { startTrainer, type TrainerExit } from './trainer-process.ts';
@@ -37,7 +39,7 @@ type Run = {
   startedMs: number | null;
   resumedFrom: number;
   device: string | null;
-  lastMetricsMs: number;
+  metrics: MetricsRecorder;
   cancelled: boolean;
   lost: boolean;
 };
@@ -67,6 +69,7 @@ function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, sha
     learning_rate: n(h.learning_rate, 1e-4), weight_decay: n(h.weight_decay, 0.1), warmup_fraction: n(h.warmup_fraction, 0.05), max_grad_norm: 1.0,
     lora: { rank: n(h.lora_rank, 16), scaling: 2.0, dropout: 0.0 }, seed: job.seed ?? 0, device: ctx.settings.device,
     checkpoint_every: null, resume: true, task: 'completion', classifier: null,
+    tensorboard_dir: ctx.settings.jobTensorboard ? path.join(outDir, 'tensorboard') : null,
     ...(job.jobType === 'classifier' ? classifierTrainerFields(job) : {}),
   };
 }
@@ -85,28 +88,27 @@ async function onMessage(ctx: WorkerContext, job: JobRecord, run: Run, m: Traine
       });
       return;
     case 'progress': {
-      const data = { step: m.step, total_steps: m.total_steps, train_loss: m.loss, lr: m.lr, grad_norm: m.grad_norm ?? null, tokens_per_s: m.tokens_per_s, trained_tokens: m.trained_tokens };
-      wandb?.log(data);
+      wandb?.log({ step: m.step, total_steps: m.total_steps, train_loss: m.loss, lr: m.lr, grad_norm: m.grad_norm ?? null, tokens_per_s: m.tokens_per_s, trained_tokens: m.trained_tokens });
       await updateJobProgress(db, job.id, ctx.workerId, { trainedTokens: m.trained_tokens });
-      // One metrics event per second at most (and the last step): enough to follow, small tables.
-      if (Date.now() - run.lastMetricsMs < 1000 && m.step < m.total_steps) return;
-      run.lastMetricsMs = Date.now();
-      await appendEvent(db, job.id, { name: 'metrics', level: 'info', data, message: `Step ${m.step}/${m.total_steps}: training loss=${m.loss?.toFixed(4) ?? 'n/a'}` });
+      await run.metrics.progress(m);
       return;
     }
     case 'checkpoint':
       run.lastCheckpointStep = m.step;
       wandb?.log({ step: m.step, ...m.metrics });
       await addCheckpoint(db, { jobId: job.id, stepNumber: m.step, metrics: m.metrics, path: m.path });
+      await run.metrics.evaluation(m);
       await appendEvent(db, job.id, { name: 'checkpoint', level: 'info', data: { step: m.step, ...m.metrics }, message: `Checkpoint at step ${m.step}` });
       return;
     case 'done':
       run.done = m;
+      await run.metrics.flush();
       return;
     case 'error':
       run.error = { message: m.message, kind: m.kind };
       return;
     case 'stopped':
+      await run.metrics.flush();
       return;
   }
 }
@@ -146,6 +148,7 @@ async function finish(ctx: WorkerContext, job: JobRecord, run: Run, failure: Tra
     adapterDir: run.done.adapter_dir, classifierTargets: job.classifierTargets,
   });
   await recordMeasuredThroughput(ctx, job, run);
+  await writeResultFiles(ctx.store, job, ctx.settings.jobMetricsMaxPoints);
   await transitionJob(db, job.id, ['RUNNING'], 'SUCCESS', {
     ...held, patch: { fineTunedModel: modelId, trainedTokens: run.done.trained_tokens, finished: true, releaseLock: true },
   });
@@ -200,7 +203,10 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
   if (job.attempts > 1) {
     await appendEvent(db, job.id, { name: 'message', level: 'warn', data: { worker: ctx.workerId, attempt: job.attempts }, message: `Worker ${ctx.workerId} took over the job after its previous worker stopped heartbeating; resuming from the last checkpoint` });
   }
-  const run: Run = { done: null, error: null, lastCheckpointStep: null, startedMs: null, resumedFrom: 0, device: null, lastMetricsMs: 0, cancelled: false, lost: false };
+  const run: Run = {
+    done: null, error: null, lastCheckpointStep: null, startedMs: null, resumedFrom: 0, device: null, cancelled: false, lost: false,
+    metrics: createMetricsRecorder(ctx.store, job, ctx.settings.jobMetricsMaxPoints),
+  };
   let wandb: WandbSink | null = null;
   try {
     const model = await resolveBaseModel(job.model, { modelsDir: ctx.settings.modelsDir, dataDir: ctx.settings.dataDir, python: ctx.settings.python });
@@ -214,7 +220,9 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     const train = async () => {
       const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, wandb), ctx.log, recipe);
       const unwatch = watch(ctx, job, run, trainer.stop);
-      return trainer.exited.finally(unwatch);
+      const exit = await trainer.exited.finally(unwatch);
+      await run.metrics.flush();
+      return exit;
     };
     await trainWithRetries(ctx, job, run, train);
   } catch (err) {

@@ -7,7 +7,10 @@ import chat from './chat.ts';
 import classifiers from './classifiers.ts';
 import files from './files.ts';
 import jobs from './jobs.ts';
+import jobMetrics from './job-metrics.ts';
 import meta from './meta.ts';
 import models from './models.ts';
+import serverMetrics from './server-metrics.ts';
 
-export const routes: FastifyPluginAsync[] = [meta, files, jobs, models, chat, classifiers];
+// serverMetrics first: its timing hook and `app.serverMetrics` must exist before the others register.
+export const routes: FastifyPluginAsync[] = [serverMetrics, meta, files, jobs, jobMetrics, models, chat, classifiers];
