@@ -52,14 +52,22 @@ function reportCache(store: Store): ReportCache {
   };
 }
 
+/** A file of the job was deleted after the job was created (a user's doing, so FAILED_VALIDATION naming it). */
+class DeletedFileError extends Error {
+  constructor(readonly fileId: string) {
+    super(`File '${fileId}' was deleted after the job was created; upload the data again and create a new job.`);
+  }
+}
+
 /** The job's files as local paths, training files first. */
 async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
   const wanted = [...job.trainingFiles.map((f) => ({ id: f.file_id, role: 'training' as const })), ...job.validationFiles.map((id) => ({ id, role: 'validation' as const }))];
   const out: JobFile[] = [];
   for (const w of wanted) {
     const file = await getFile(store.db, job.workspaceId, w.id);
-    const local = file ? store.blobs.localPath(file.blobKey) : null;
-    if (!file || !local) throw new Error(`file ${w.id} of job ${job.id} is missing or not on this machine's disk`);
+    if (!file) throw new DeletedFileError(w.id);
+    const local = store.blobs.localPath(file.blobKey);
+    if (!local) throw new Error(`file ${w.id} of job ${job.id} is not on this machine's disk`);
     out.push({ fileId: w.id, filename: file.filename, path: local, role: w.role, sha256: file.sha256 });
   }
   return out;
@@ -71,7 +79,7 @@ function tooManySteps(steps: number, max: number): string | null {
   return `the requested epochs come to ${steps} steps on this data, above the most allowed, ${max} (setting jobMaxTrainingSteps); ask for fewer epochs or set training_steps.`;
 }
 
-/** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED), never throw for bad data. */
+/** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED); throws only for a server-side failure, after failing the job. */
 export async function validateNewJob(store: Store, settings: Settings, id: string): Promise<void> {
   const db = store.db;
   const job = await getJobById(db, id);
@@ -101,6 +109,10 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
     await queueStartedJob(db, id); // auto_start, or /start during validation
   } catch (err) {
     if (err instanceof UnknownBaseModelError || err instanceof RangeError) return void (await fail('FAILED_VALIDATION', 'invalid_job', err.message, 'model'));
-    await fail('FAILED', 'internal_error', `validation failed: ${err instanceof Error ? err.message : String(err)}`, null);
+    if (err instanceof DeletedFileError) return void (await fail('FAILED_VALIDATION', 'invalid_file', err.message, err.fileId));
+    // The job's error is shown to clients: no server paths (an ENOENT message carries one). The
+    // caller (JobsService.validateInBackground) logs what is rethrown.
+    await fail('FAILED', 'internal_error', 'validation failed on the server; its log has the details (search for the job id).', null);
+    throw err;
   }
 }
