@@ -26,8 +26,6 @@ export type BuildOptions = {
 
 // JSON request bodies (chat, jobs) are small; uploads go through multipart, not this limit.
 const jsonBodyLimit = 32 * 1024 * 1024;
-// Fastify's default; ids are UUIDs or model ids of a few dozen characters. Longer ones get 414.
-const maxParamLength = 100;
 
 function parseJson(_req: FastifyRequest, body: string, done: (err: Error | null, value?: unknown) => void): void {
   // The Mistral SDK's cancel/start send no body; some clients still send the JSON content type.
@@ -50,7 +48,7 @@ function toApiError(err: FastifyError | Error, request: FastifyRequest): ApiErro
     return new ApiError('unsupported_media_type', { contentType: String(request.headers['content-type'] ?? ''), expected });
   }
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('body_too_large');
-  if (code === 'FST_ERR_MAX_PARAM_LENGTH') return new ApiError('uri_too_long', { max: maxParamLength });
+  if (code === 'FST_ERR_MAX_PARAM_LENGTH') return new ApiError('uri_too_long', { max: request.server.atelier.settings.maxPathParamLength });
   if (typeof status === 'number' && status >= 400 && status < 500) return new ApiError('invalid_request', { reason: err.message });
   return new ApiError('internal_error', { requestId: request.id });
 }
@@ -87,7 +85,7 @@ export async function buildApp(ctx: ApiContext, opts: BuildOptions = {}): Promis
     forceCloseConnections: true,
     return503OnClosing: true,
     genReqId: () => `req_${Math.random().toString(36).slice(2, 12)}`,
-    routerOptions: { maxParamLength },
+    routerOptions: { maxParamLength: ctx.settings.maxPathParamLength },
     // Bad URL encodings and over-long ids are answered by the router itself unless handed back here.
     frameworkErrors: sendError,
     clientErrorHandler: sendClientError,

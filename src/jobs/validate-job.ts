@@ -7,7 +7,7 @@ import { loadTokenCounter, sha256File, type ClassifierTarget, type TokenCounter 
 import type { Settings } from '../settings/index.ts';
 import type { FileReport } from '../data/index.ts';
 import {
-  getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, queueStartedJob, transitionJob, type JobRecord, type Store,
+  DeletedFileError, getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, queueStartedJob, transitionJob, type JobRecord, type Store,
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
@@ -52,7 +52,7 @@ function tooManySteps(steps: number, max: number): string | null {
   return `the requested epochs come to ${steps} steps on this data, above the most allowed, ${max} (setting jobMaxTrainingSteps); ask for fewer epochs or set training_steps.`;
 }
 
-/** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED), never throw for bad data. */
+/** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED); throws only for a server-side failure, after failing the job. */
 export async function validateNewJob(store: Store, settings: Settings, id: string): Promise<void> {
   const db = store.db;
   const job = await getJobById(db, id);
@@ -84,6 +84,10 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
     await queueStartedJob(db, id); // auto_start, or /start during validation
   } catch (err) {
     if (err instanceof UnknownBaseModelError || err instanceof RangeError) return void (await fail('FAILED_VALIDATION', 'invalid_job', err.message, 'model'));
-    await fail('FAILED', 'internal_error', `validation failed: ${err instanceof Error ? err.message : String(err)}`, null);
+    if (err instanceof DeletedFileError) return void (await fail('FAILED_VALIDATION', 'invalid_file', err.message, err.fileId));
+    // The job's error is shown to clients: no server paths (an ENOENT message carries one). The
+    // caller (JobsService.validateInBackground) logs what is rethrown.
+    await fail('FAILED', 'internal_error', 'validation failed on the server; its log has the details (search for the job id).', null);
+    throw err;
   }
 }

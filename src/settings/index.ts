@@ -36,6 +36,7 @@ export const definitions = {
   apiKeys: def('ATELIER_API_KEYS', list, 'Comma-separated API keys accepted in addition to those created with `atelier keys create`; they belong to the default workspace.'),
   logLevel: def('ATELIER_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'), 'Server log level (JSON lines on stderr); info also logs every request.'),
   signingSecret: def('ATELIER_SIGNING_SECRET', z.string().default(''), 'Secret that signs file download URLs; empty means a random one kept in <data-dir>/signing-secret (give every server the same one when several serve the same data).'),
+  maxPathParamLength: def('ATELIER_MAX_PATH_PARAM_LENGTH', int(100), 'Longest id accepted in a URL path (file, job and model ids are a few dozen characters); longer gets 414.'),
   publicUrl: def('ATELIER_PUBLIC_URL', z.string().default(''), 'Base URL put into signed file URLs; empty means http://<host>:<port>.'),
 
   // Files (Mistral's limits)

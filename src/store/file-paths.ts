@@ -3,10 +3,18 @@ import type { Db } from './db.ts';
 import type { BlobStore } from './blobs.ts';
 import { getFile, type FileRecord } from './files.ts';
 
-/** The workspace's file `fileId` and its local path; throws naming the file when it is missing or not on this disk. */
+/** A file a job names was deleted after the job was created: the user's doing, so the job fails naming it. */
+export class DeletedFileError extends Error {
+  constructor(readonly fileId: string) {
+    super(`File '${fileId}' was deleted after the job was created; upload the data again and create a new job.`);
+  }
+}
+
+/** The workspace's file `fileId` and its local path; throws DeletedFileError when its row is gone, an Error when it is not on this disk. */
 export async function localFile(store: { db: Db; blobs: BlobStore }, workspaceId: string, fileId: string): Promise<{ file: FileRecord; path: string }> {
   const file = await getFile(store.db, workspaceId, fileId);
-  const local = file ? store.blobs.localPath(file.blobKey) : null;
-  if (!file || !local) throw new Error(`file ${fileId} is missing or not on this machine's disk (share the data dir or blob store)`);
+  if (!file) throw new DeletedFileError(fileId);
+  const local = store.blobs.localPath(file.blobKey);
+  if (!local) throw new Error(`file ${fileId} is missing or not on this machine's disk (share the data dir or blob store)`);
   return { file, path: local };
 }

@@ -35,7 +35,7 @@ export * from './jobs.ts';
 export * from './models.ts';
 export * from './dataset-reports.ts';
 export * from './job-statuses.ts';
-export { localFile } from './file-paths.ts';
+export { DeletedFileError, localFile } from './file-paths.ts';
 export * from './job-metrics.ts';
 export { loadOrCreateSecret } from './secrets.ts';
 export { removeOrphans, startOrphanSweeps, type OrphanSweep } from './orphans.ts';
