@@ -8,3 +8,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 bash scripts/setup-python.sh
+# The web console (console/ → console/dist, served at `/`): rebuilt when missing or older than a source.
+if [ ! -f console/dist/index.html ] || [ -n "$(find console/src console/index.html console/vite.config.ts -newer console/dist/index.html -print -quit)" ]; then
+  echo "atelier: building the web console" >&2
+  npm run --silent console:build
+fi
