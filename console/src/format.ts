@@ -37,3 +37,10 @@ export function metric(v: number | null | undefined): string {
   if (v !== 0 && Math.abs(v) < 0.001) return v.toExponential(2);
   return v.toFixed(Math.abs(v) >= 100 ? 0 : 4).replace(/\.?0+$/, '') || '0';
 }
+
+/** Unix seconds → the time when it is today, else the date and time. */
+export function timeOfDay(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  if (d.toDateString() !== new Date().toDateString()) return dateTime(seconds);
+  return d.toLocaleTimeString(undefined, { timeStyle: 'short' });
+}

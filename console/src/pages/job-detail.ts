@@ -8,7 +8,7 @@ import { ApiFailure } from '../api.ts';
 import { lineChart, type LineChart } from '../chart.ts';
 import { actionButton, errorArea, facts, pageHeader, section, stat, table } from '../components.ts';
 import { announce, fill, h } from '../dom.ts';
-import { count, dateTime, duration, metric } from '../format.ts';
+import { count, dateTime, duration, metric, timeOfDay } from '../format.ts';
 import { endedStatuses, statusBadge, waitsForStart } from '../job-status.ts';
 import { poll } from '../poll.ts';
 import type { PageContext } from '../router.ts';
@@ -79,7 +79,7 @@ function estimateCard(job: Job): HTMLElement | null {
       stat('Data tokens', count(m.data_tokens)), stat('Train tokens', count(m.train_tokens), `${count(m.train_tokens_per_step)} per step`),
       stat('Steps', count(m.training_steps)), stat('Epochs', metric(m.epochs)),
       stat('Expected duration', duration(m.expected_duration_seconds)), stat('Cost', cost),
-      stat('Estimated start', m.estimated_start_time ? dateTime(m.estimated_start_time) : '—')));
+      stat('Estimated start', m.estimated_start_time ? timeOfDay(m.estimated_start_time) : '—')));
 }
 
 function failure(job: Job): HTMLElement | null {
@@ -102,7 +102,8 @@ function checkpointsSection(job: Job): HTMLElement {
 function detailsSection(job: Job): HTMLElement {
   const hyper = Object.entries(job.hyperparameters).filter(([, v]) => v !== null && v !== undefined).map(([k, v]): [string, string] => [k, typeof v === 'number' ? metric(v) : String(v)]);
   return section('Details', facts([
-    ['Base model', job.model], ['Type', job.job_type], ['Training files', job.training_files.join(', ')],
+    ['Base model', job.model], ['Type', job.job_type],
+    ['Training files', h('span', {}, job.training_files.map((id, i) => [i ? ', ' : '', h('a', { href: `#/files/${encodeURIComponent(id)}`, class: 'mono' }, id)]))],
     ['Fine-tuned model', job.fine_tuned_model ? h('a', { href: '#/models', class: 'mono' }, job.fine_tuned_model) : '—'],
     ['Created', dateTime(job.created_at)], ['Auto start', job.auto_start ? 'yes' : 'no'], ...hyper]));
 }
