@@ -133,13 +133,13 @@ describe('the web console', { skip: skip ?? false }, () => {
     });
     await page.click('::-p-text(Start training)');
     await page.waitForFunction(() => document.querySelector('main .page-header .badge')?.textContent === 'SUCCESS', { timeout: 240_000, polling: 500 });
+    modelId = (await api<{ fine_tuned_model: string }>(`/v1/fine_tuning/jobs/${jobId}`)).body.fine_tuned_model;
     await page.waitForFunction((n) => document.querySelector('figure.chart')?.getAttribute('data-points') === String(n), { timeout: 10_000 }, steps);
     const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
     assert.deepEqual([...seen].sort((a, b) => a - b), seen, `the curve only grows: ${seen}`);
     assert.equal(seen.at(-1), steps);
     const metrics = await api<{ data: { step: number }[] }>(`/v1/fine_tuning/jobs/${jobId}/metrics`);
     assert.deepEqual(metrics.body.data.map((m) => m.step), Array.from({ length: steps }, (_, i) => i + 1));
-    modelId = (await api<{ fine_tuned_model: string }>(`/v1/fine_tuning/jobs/${jobId}`)).body.fine_tuned_model;
     await checkPage('job');
   });
 
