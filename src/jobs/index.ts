@@ -8,3 +8,4 @@ export { queueStartTimes } from './queue.ts';
 export { allowedInvalidFraction, validateJobFiles, type FileCounts, type JobFile, type ValidationOutcome } from './validation.ts';
 export { dedupeKey, JobError, JobsService, type Caller, type JobDetails, type JobErrorKind, type JobSpec } from './service.ts';
 export * from './requests.ts';
+export { toMetricsRow, toResultsCsv, resultsCsvColumns, type MetricsRow } from './metrics.ts';

@@ -95,7 +95,7 @@ export function toOpenAIJob(job: JobRecord): Json {
     hyperparameters,
     model: job.model,
     organization_id: job.workspaceId,
-    result_files: [],
+    result_files: job.resultFiles,
     seed: job.seed ?? 0,
     status: toOpenAIStatus(jobStatusSchema.parse(job.status)),
     trained_tokens: job.trainedTokens,

@@ -67,6 +67,10 @@ export const definitions = {
   workerHeartbeatMs: def('ATELIER_WORKER_HEARTBEAT_MS', int(2000), 'How often a worker running a job touches its heartbeat (milliseconds).'),
   workerStaleMs: def('ATELIER_WORKER_STALE_MS', int(30000), 'A running job whose heartbeat is older than this (milliseconds) is taken over by another worker and resumed from its last checkpoint.'),
   workerPollMs: def('ATELIER_WORKER_POLL_MS', int(1000), 'How long an idle worker waits between looks for a job to claim (milliseconds).'),
+
+  // Metrics (docs/metrics.md)
+  jobMetricsMaxPoints: def('ATELIER_JOB_METRICS_MAX_POINTS', z.coerce.number().int().min(16).default(10000), 'Most metrics rows kept per job (one per optimizer step); past it the history keeps every 2nd, 4th, … step plus every evaluation and the last step, and metrics events are thinned alike.'),
+  jobTensorboard: def('ATELIER_JOB_TENSORBOARD', z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'), 'Write TensorBoard event files per job to <data-dir>/jobs/<job-id>/tensorboard (train and valid scalars per step).'),
 } as const;
 
 type Definitions = typeof definitions;

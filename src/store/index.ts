@@ -34,6 +34,7 @@ export * from './workspaces.ts';
 export * from './jobs.ts';
 export * from './models.ts';
 export * from './dataset-reports.ts';
+export * from './job-metrics.ts';
 export { loadOrCreateSecret } from './secrets.ts';
 
 /** An open store: the database (migrated) and the blob storage. */

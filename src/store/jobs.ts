@@ -42,6 +42,8 @@ export type JobRecord = {
   modifiedAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** Files written when the job ended (OpenAI's result_files: the metrics CSV). */
+  resultFiles: string[];
 };
 
 /** What create stores; the rest starts empty. */
@@ -97,6 +99,7 @@ function toJob(r: JobRow): JobRecord {
     modifiedAt: Number(r.modified_at),
     startedAt: num(r.started_at),
     finishedAt: num(r.finished_at),
+    resultFiles: parse(r.result_files, []),
   };
 }
 

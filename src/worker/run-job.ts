@@ -15,7 +15,9 @@ import {
 import { resolveBaseModel, type BaseModel } from './base-models.ts';
 import { resolvePython } from './python.ts';
 import { classifierShardWriter, classifierTrainerFields, classifierTrainerModule } from './classifier-job.ts';
+import { writeResultFiles } from './result-files.ts';
 import { ensureShard } from './shards.ts';
+import { createMetricsRecorder, type MetricsRecorder } from './metrics-recorder.ts';
 import type { TrainerMessage } from './trainer-messages.ts';
 import { startTrainer, type TrainerExit } from './trainer-process.ts';
 import { startWandbSink, type WandbSink } from './wandb-sink.ts';
@@ -36,7 +38,7 @@ type Run = {
   startedMs: number | null;
   resumedFrom: number;
   device: string | null;
-  lastMetricsMs: number;
+  metrics: MetricsRecorder;
   cancelled: boolean;
   lost: boolean;
 };
@@ -86,27 +88,26 @@ async function onMessage(ctx: WorkerContext, job: JobRecord, run: Run, m: Traine
       });
       return;
     case 'progress': {
-      const data = { step: m.step, total_steps: m.total_steps, train_loss: m.loss, lr: m.lr, grad_norm: m.grad_norm ?? null, tokens_per_s: m.tokens_per_s, trained_tokens: m.trained_tokens };
-      wandb?.log(data);
+      wandb?.log({ step: m.step, total_steps: m.total_steps, train_loss: m.loss, lr: m.lr, grad_norm: m.grad_norm ?? null, tokens_per_s: m.tokens_per_s, trained_tokens: m.trained_tokens });
       await updateJobProgress(db, job.id, ctx.workerId, { trainedTokens: m.trained_tokens });
-      // One metrics event per second at most (and the last step): enough to follow, small tables.
-      if (Date.now() - run.lastMetricsMs < 1000 && m.step < m.total_steps) return;
-      run.lastMetricsMs = Date.now();
-      await appendEvent(db, job.id, { name: 'metrics', level: 'info', data, message: `Step ${m.step}/${m.total_steps}: training loss=${m.loss?.toFixed(4) ?? 'n/a'}` });
+      await run.metrics.progress(m);
       return;
     }
     case 'checkpoint':
       wandb?.log({ step: m.step, ...m.metrics });
       await addCheckpoint(db, { jobId: job.id, stepNumber: m.step, metrics: m.metrics, path: m.path });
+      await run.metrics.evaluation(m);
       await appendEvent(db, job.id, { name: 'checkpoint', level: 'info', data: { step: m.step, ...m.metrics }, message: `Checkpoint at step ${m.step}` });
       return;
     case 'done':
       run.done = m;
+      await run.metrics.flush();
       return;
     case 'error':
       run.error = `${m.message} (${m.kind})`;
       return;
     case 'stopped':
+      await run.metrics.flush();
       return;
   }
 }
@@ -146,6 +147,7 @@ async function finish(ctx: WorkerContext, job: JobRecord, run: Run, exit: Traine
     adapterDir: run.done.adapter_dir, classifierTargets: job.classifierTargets,
   });
   await recordMeasuredThroughput(ctx, job, run);
+  await writeResultFiles(ctx.store, job, ctx.settings.jobMetricsMaxPoints);
   await transitionJob(db, job.id, ['RUNNING'], 'SUCCESS', {
     ...held, patch: { fineTunedModel: modelId, trainedTokens: run.done.trained_tokens, finished: true, releaseLock: true },
   });
@@ -170,7 +172,7 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
   if (job.attempts > 1) {
     await appendEvent(db, job.id, { name: 'message', level: 'warn', data: { worker: ctx.workerId, attempt: job.attempts }, message: `Worker ${ctx.workerId} took over the job after its previous worker stopped heartbeating; resuming from the last checkpoint` });
   }
-  const run: Run = { done: null, error: null, startedMs: null, resumedFrom: 0, device: null, lastMetricsMs: 0, cancelled: false, lost: false };
+  const run: Run = { done: null, error: null, startedMs: null, resumedFrom: 0, device: null, metrics: createMetricsRecorder(ctx.store, job, ctx.settings.jobMetricsMaxPoints), cancelled: false, lost: false };
   let wandb: WandbSink | null = null;
   try {
     const model = await resolveBaseModel(job.model, { modelsDir: ctx.settings.modelsDir, dataDir: ctx.settings.dataDir, python: ctx.settings.python });
@@ -185,6 +187,7 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, sink), ctx.log, recipe);
     const unwatch = watch(ctx, job, run, trainer.stop);
     const exit = await trainer.exited.finally(unwatch);
+    await run.metrics.flush();
     if (run.lost) return;
     if (ctx.signal.aborted && !run.done && !run.cancelled) await releaseJob(db, job.id, ctx.workerId);
     else await finish(ctx, job, run, exit);

@@ -8,7 +8,8 @@ import classifiers from './classifiers.ts';
 import webConsole from './console.ts';
 import files from './files.ts';
 import jobs from './jobs.ts';
+import jobMetrics from './job-metrics.ts';
 import meta from './meta.ts';
 import models from './models.ts';
 
-export const routes: FastifyPluginAsync[] = [meta, files, jobs, models, chat, classifiers, webConsole];
+export const routes: FastifyPluginAsync[] = [meta, files, jobs, jobMetrics, models, chat, classifiers, webConsole];
