@@ -25,9 +25,10 @@ async function load(ctx: PageContext, id: string): Promise<Snapshot> {
       if (err instanceof ApiFailure && err.code === 'route_not_found') return null;
       throw err;
     }),
-    ctx.api.json(eventPage, 'GET', `${path}/events`, { query: { limit: 50 } }),
+    ctx.api.json(eventPage, 'GET', `${path}/events`, { query: { limit: 200 } }),
   ]);
-  return { job, metrics, events: events.data };
+  // Every step writes a metrics event; the curves show those, the table the rest.
+  return { job, metrics, events: events.data.filter((e) => e.type !== 'metrics') };
 }
 
 function totalSteps(job: Job): number | null {
@@ -90,7 +91,7 @@ function failure(job: Job): HTMLElement | null {
 }
 
 function eventsSection(events: JobEvent[]): HTMLElement {
-  const rows = events.map((e) => [dateTime(e.created_at), e.type === 'metrics' ? 'metrics' : e.level, e.message]);
+  const rows = events.map((e) => [dateTime(e.created_at), e.level, e.message]);
   return section('Events', table('Job events, newest first', ['Time', 'Kind', 'Message'], rows, { hideCaption: true, empty: 'No events yet.' }));
 }
 
@@ -108,28 +109,39 @@ function detailsSection(job: Job): HTMLElement {
     ['Created', dateTime(job.created_at)], ['Auto start', job.auto_start ? 'yes' : 'no'], ...hyper]));
 }
 
-type Charts = { loss: LineChart; lr: LineChart; el: HTMLElement };
+type Charts = { loss: LineChart; lr: LineChart; acc: LineChart; el: HTMLElement };
+
+const lastOf = (ys: (number | null)[]) => ys.filter((v) => v !== null).at(-1);
 
 function makeCharts(): Charts {
-  const loss = lineChart('Loss', [{ label: 'train loss', color: '#4338ca' }, { label: 'valid loss', color: '#d97706', dash: [6, 4] }], (x, [train]) => {
-    const last = train.filter((v) => v !== null).at(-1);
-    return `${train.filter((v) => v !== null).length} steps drawn${last !== undefined ? `, latest train loss ${metric(last)}` : ''}`;
+  const loss = lineChart('Loss', [{ label: 'train loss', color: '#4338ca' }, { label: 'valid loss', color: '#d97706', dash: [6, 4] }], (x, [train, valid]) => {
+    const parts = [`${train.filter((v) => v !== null).length} steps drawn`, `latest train loss ${metric(lastOf(train))}`];
+    return [...parts, ...(lastOf(valid) !== undefined ? [`latest valid loss ${metric(lastOf(valid))}`] : [])].join(', ');
   });
-  const lr = lineChart('Learning rate', [{ label: 'learning rate', color: '#047857' }], (x, [rates]) => `${x.length} steps, latest ${metric(rates.at(-1))}`);
-  return { loss, lr, el: section('Curves', h('div', { class: 'charts' }, loss.el, lr.el)) };
+  const lr = lineChart('Learning rate', [{ label: 'learning rate', color: '#047857' }], (x, [rates]) => `${x.length} steps, latest ${metric(lastOf(rates))}`);
+  const acc = lineChart('Token accuracy', [{ label: 'train accuracy', color: '#4338ca' }, { label: 'valid accuracy', color: '#d97706', dash: [6, 4] }],
+    (x, [train, valid]) => `latest train ${metric(lastOf(train))}, valid ${metric(lastOf(valid))}`);
+  acc.el.hidden = true;
+  return { loss, lr, acc, el: section('Curves', h('div', { class: 'charts' }, loss.el, lr.el, acc.el)) };
+}
+
+/** The points of `metrics` where `pick` has a value. */
+function series(metrics: MetricPoint[], picks: ((m: MetricPoint) => number | null | undefined)[]): [number[], (number | null)[][]] {
+  const rows = metrics.filter((m) => picks.some((p) => p(m) !== null && p(m) !== undefined));
+  return [rows.map((m) => m.step), picks.map((p) => rows.map((m) => p(m) ?? null))];
 }
 
 function drawCharts(charts: Charts, metrics: MetricPoint[] | null): void {
-  const note = charts.el.querySelector('.chart-note');
-  note?.remove();
+  charts.el.querySelector('.chart-note')?.remove();
   if (!metrics?.length) {
     charts.el.append(h('p', { class: 'muted chart-note' }, metrics === null ? 'This server has no metrics endpoint.' : 'Curves appear with the first training step.'));
     return;
   }
-  const x = metrics.map((m) => m.step);
-  charts.loss.update(x, [metrics.map((m) => m.train_loss ?? null), metrics.map((m) => m.valid_loss ?? null)]);
-  const lrPoints = metrics.filter((m) => m.learning_rate !== null && m.learning_rate !== undefined);
-  charts.lr.update(lrPoints.map((m) => m.step), [lrPoints.map((m) => m.learning_rate ?? null)]);
+  charts.loss.update(...series(metrics, [(m) => m.train_loss, (m) => m.valid_loss]));
+  charts.lr.update(...series(metrics, [(m) => m.learning_rate]));
+  const [accX, accYs] = series(metrics, [(m) => m.train_accuracy, (m) => m.valid_mean_token_accuracy]);
+  charts.acc.el.hidden = accX.length === 0;
+  if (accX.length) charts.acc.update(accX, accYs);
 }
 
 function actions(ctx: PageContext, job: Job, refresh: () => void, onError: (e: unknown) => void): HTMLElement[] {
@@ -156,7 +168,7 @@ export async function jobDetailPage(ctx: PageContext): Promise<void> {
   const top = h('div', { class: 'stack' });
   const bottom = h('div', { class: 'stack' });
   const charts = makeCharts();
-  ctx.onLeave(() => (charts.loss.destroy(), charts.lr.destroy()));
+  ctx.onLeave(() => [charts.loss, charts.lr, charts.acc].forEach((c) => c.destroy()));
   let seen = '';
   let status = '';
   const tick = async () => {
