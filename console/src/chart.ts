@@ -15,7 +15,7 @@ export type LineChart = { el: HTMLElement; update(x: number[], ys: (number | nul
 function options(title: string, series: SeriesSpec[], width: number, yLog: boolean): uPlot.Options {
   return {
     title, width, height: 240,
-    scales: { x: { time: false }, y: yLog ? { distr: 3 } : { auto: true } },
+    scales: { x: { time: false }, y: yLog ? { distr: 3, log: 10 } : { auto: true } },
     axes: [{ label: 'step', stroke: '#475569', grid: { stroke: '#eef0f4' } }, { stroke: '#475569', grid: { stroke: '#eef0f4' }, size: 64 }],
     series: [{ label: 'step' }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash, spanGaps: true, points: { size: 5 } }))],
     cursor: { drag: { x: false, y: false } },

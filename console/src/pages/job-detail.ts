@@ -66,7 +66,7 @@ function progressCard(s: Snapshot): HTMLElement {
       stat('Step', total ? `${count(step)} / ${count(total)}` : count(step)),
       stat('Time left', running ? duration(left) : s.job.status === 'SUCCESS' ? 'done' : '—'),
       stat('Train loss', metric(last?.train_loss)),
-      stat('Tokens / s', metric(last?.tokens_per_second)),
+      stat('Tokens / s', last?.tokens_per_second ? count(Math.round(last.tokens_per_second)) : '—'),
       stat('Trained tokens', count(s.job.trained_tokens))));
 }
 
@@ -117,7 +117,7 @@ function makeCharts(): Charts {
   const loss = lineChart('Loss', [{ label: 'train loss', color: '#4338ca' }, { label: 'valid loss', color: '#d97706', dash: [6, 4] }], (x, [train, valid]) => {
     const parts = [`${train.filter((v) => v !== null).length} steps drawn`, `latest train loss ${metric(lastOf(train))}`];
     return [...parts, ...(lastOf(valid) !== undefined ? [`latest valid loss ${metric(lastOf(valid))}`] : [])].join(', ');
-  });
+  }, { yLog: true });
   const lr = lineChart('Learning rate', [{ label: 'learning rate', color: '#047857' }], (x, [rates]) => `${x.length} steps, latest ${metric(lastOf(rates))}`);
   const acc = lineChart('Token accuracy', [{ label: 'train accuracy', color: '#4338ca' }, { label: 'valid accuracy', color: '#d97706', dash: [6, 4] }],
     (x, [train, valid]) => `latest train ${metric(lastOf(train))}, valid ${metric(lastOf(valid))}`);

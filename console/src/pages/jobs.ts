@@ -68,7 +68,7 @@ export async function jobsPage(ctx: PageContext): Promise<void> {
   ctx.onLeave(() => poller.stop());
   const go = (p: number) => ((page = p), poller.now());
   const renderPager = (total: number) => fill(pager,
-    h('span', { class: 'muted' }, `${count(total)} jobs · page ${page + 1} of ${Math.max(1, Math.ceil(total / pageSize))}`),
+    h('span', { class: 'muted' }, `${count(total)} ${total === 1 ? 'job' : 'jobs'} · page ${page + 1} of ${Math.max(1, Math.ceil(total / pageSize))}`),
     h('button', { type: 'button', class: 'btn btn-ghost', disabled: page === 0, onclick: () => go(page - 1) }, 'Previous'),
     h('button', { type: 'button', class: 'btn btn-ghost', disabled: (page + 1) * pageSize >= total, onclick: () => go(page + 1) }, 'Next'));
   fill(ctx.root,
