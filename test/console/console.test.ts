@@ -132,7 +132,9 @@ describe('the web console', { skip: skip ?? false }, () => {
       new MutationObserver(() => seen.push(Number(chart?.getAttribute('data-points')))).observe(chart as Element, { attributes: true, attributeFilter: ['data-points'] });
     });
     await page.click('::-p-text(Start training)');
-    await page.waitForFunction(() => document.querySelector('main .page-header .badge')?.textContent === 'SUCCESS', { timeout: 240_000, polling: 500 });
+    // Wait on the server's state (a long in-page wait would outlive the DevTools protocol's timeout).
+    await until(() => api<{ status: string }>(`/v1/fine_tuning/jobs/${jobId}`), (r) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.body.status), 'the job to end', 300_000, 500);
+    await page.waitForFunction(() => document.querySelector('main .page-header .badge')?.textContent === 'SUCCESS', { timeout: 30_000 });
     modelId = (await api<{ fine_tuned_model: string }>(`/v1/fine_tuning/jobs/${jobId}`)).body.fine_tuned_model;
     await page.waitForFunction((n) => document.querySelector('figure.chart')?.getAttribute('data-points') === String(n), { timeout: 10_000 }, steps);
     const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);

@@ -29,7 +29,7 @@ export async function ensureConsoleBuilt(): Promise<void> {
 }
 
 export async function launchBrowser(): Promise<Browser> {
-  return puppeteer.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'] });
+  return puppeteer.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'], protocolTimeout: 120_000 });
 }
 
 /** Saves a full-page PNG as test-artifacts/console/<name>.png and returns its path. */

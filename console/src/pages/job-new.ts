@@ -7,7 +7,7 @@ import { errorArea, pageHeader, table } from '../components.ts';
 import { announce, field, fill, h } from '../dom.ts';
 import { bytes, count } from '../format.ts';
 import { navigate, type PageContext } from '../router.ts';
-import { fileList, job, modelList, type FileObject } from '../schemas.ts';
+import { fileList, job, modelList, type FileObject, type ModelCard } from '../schemas.ts';
 import { validationBadge } from './files.ts';
 
 type NumberSpec = { name: string; label: string; hint: string; step: string; integer: boolean };
@@ -61,6 +61,55 @@ function parseTargets(text: string): { name: string; labels: string[] }[] {
   });
 }
 
+type Part = { el: HTMLElement; read(): Record<string, unknown> };
+
+function modelPart(models: ModelCard[]): Part {
+  const model = h('select', { name: 'model', required: true }, models.filter((m) => m.type === 'base').map((m) => h('option', { value: m.id }, m.id)));
+  const jobType = h('select', { name: 'job_type' }, h('option', { value: 'completion' }, 'Completion (chat)'), h('option', { value: 'classifier' }, 'Classifier'));
+  const targets = h('textarea', { name: 'classifier_targets', rows: 3, placeholder: 'sentiment: positive, negative' });
+  const targetsField = field('Classifier targets', targets, 'One target a line: name: label, label');
+  targetsField.hidden = true;
+  jobType.addEventListener('change', () => (targetsField.hidden = jobType.value !== 'classifier'));
+  const suffix = h('input', { name: 'suffix', maxlength: 64, pattern: '[A-Za-z0-9._-]*' });
+  return {
+    el: h('fieldset', { class: 'card' }, h('legend', {}, 'Model'), h('div', { class: 'grid-3' }, field('Base model', model), field('Job type', jobType), field('Suffix', suffix, 'Optional; goes into the model id.')), targetsField),
+    read: () => ({
+      model: model.value, job_type: jobType.value, suffix: suffix.value.trim() || undefined,
+      classifier_targets: jobType.value === 'classifier' ? parseTargets(targets.value) : undefined,
+    }),
+  };
+}
+
+function dataPart(files: FileObject[]): Part {
+  const choices = fileChoices(files);
+  return {
+    el: h('fieldset', { class: 'card' }, h('legend', {}, 'Data'), filesTable(choices)),
+    read: () => {
+      const training = choices.filter((c) => c.use.checked).map((c) => ({ file_id: c.file.id, weight: Number(c.weight.value) || 1 }));
+      if (!training.length) throw new Error('Pick at least one training file.');
+      return { training_files: training, validation_files: choices.filter((c) => c.validate.checked).map((c) => c.file.id) };
+    },
+  };
+}
+
+function hyperparameterPart(): Part {
+  const numbers = numberInputs();
+  return {
+    el: h('fieldset', { class: 'card' }, h('legend', {}, 'Hyperparameters'), h('p', { class: 'muted' }, 'Leave a field empty for its default.'),
+      h('div', { class: 'grid-4' }, hyperparameterSpecs.map((s) => field(s.label, numbers.get(s.name) as HTMLInputElement, s.hint)))),
+    read: () => ({ hyperparameters: hyperparameters(numbers) }),
+  };
+}
+
+function autoStartPart(): Part {
+  const autoStart = h('input', { type: 'checkbox', name: 'auto_start', id: 'auto-start' });
+  return {
+    el: h('div', { class: 'card' }, h('div', { class: 'field checkbox' }, autoStart, h('label', { for: 'auto-start' }, 'Start training as soon as the data is validated')),
+      h('p', { class: 'hint' }, 'Unchecked: the job validates its data and shows the estimate (tokens, duration, cost); you start it from its page.')),
+    read: () => ({ auto_start: autoStart.checked }),
+  };
+}
+
 /** The New job page. */
 export async function newJobPage(ctx: PageContext): Promise<void> {
   const [models, files] = await Promise.all([
@@ -68,42 +117,21 @@ export async function newJobPage(ctx: PageContext): Promise<void> {
     ctx.api.json(fileList, 'GET', '/v1/files', { query: { purpose: 'fine-tune', page_size: 500 } }),
   ]);
   const errors = errorArea();
-  const model = h('select', { name: 'model', required: true }, models.data.filter((m) => m.type === 'base').map((m) => h('option', { value: m.id }, m.id)));
-  const jobType = h('select', { name: 'job_type' }, h('option', { value: 'completion' }, 'Completion (chat)'), h('option', { value: 'classifier' }, 'Classifier'));
-  const targets = h('textarea', { name: 'classifier_targets', rows: 3, placeholder: 'sentiment: positive, negative' });
-  const targetsField = field('Classifier targets', targets, 'One target a line: name: label, label');
-  targetsField.hidden = true;
-  jobType.addEventListener('change', () => (targetsField.hidden = jobType.value !== 'classifier'));
-  const suffix = h('input', { name: 'suffix', maxlength: 64, pattern: '[A-Za-z0-9._-]*' });
-  const autoStart = h('input', { type: 'checkbox', name: 'auto_start', id: 'auto-start' });
-  const choices = fileChoices(files.data);
-  const numbers = numberInputs();
+  const parts = [modelPart(models.data), dataPart(files.data), hyperparameterPart(), autoStartPart()];
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create job');
-  const form = h('form', { class: 'stack', 'aria-label': 'New fine-tuning job' },
-    h('fieldset', { class: 'card' }, h('legend', {}, 'Model'), h('div', { class: 'grid-3' }, field('Base model', model), field('Job type', jobType), field('Suffix', suffix, 'Optional; goes into the model id.')), targetsField),
-    h('fieldset', { class: 'card' }, h('legend', {}, 'Data'), filesTable(choices)),
-    h('fieldset', { class: 'card' }, h('legend', {}, 'Hyperparameters'), h('p', { class: 'muted' }, 'Leave a field empty for its default.'),
-      h('div', { class: 'grid-4' }, hyperparameterSpecs.map((s) => field(s.label, numbers.get(s.name) as HTMLInputElement, s.hint)))),
-    h('div', { class: 'card' }, h('div', { class: 'field checkbox' }, autoStart, h('label', { for: 'auto-start' }, 'Start training as soon as the data is validated')),
-      h('p', { class: 'hint' }, 'Unchecked: the job validates its data and shows the estimate (tokens, duration, cost); you start it from its page.')),
-    errors.el, h('div', { class: 'actions' }, submit, h('a', { href: '#/jobs', class: 'btn btn-ghost' }, 'Cancel')));
+  const form = h('form', { class: 'stack', 'aria-label': 'New fine-tuning job' }, parts.map((p) => p.el), errors.el,
+    h('div', { class: 'actions' }, submit, h('a', { href: '#/jobs', class: 'btn btn-ghost' }, 'Cancel')));
+  const create = async () => {
+    const body = Object.assign({}, ...parts.map((p) => p.read())) as Record<string, unknown>;
+    const created = await ctx.api.json(job, 'POST', '/v1/fine_tuning/jobs', { body });
+    announce('Job created');
+    navigate(`/jobs/${encodeURIComponent(created.id)}`);
+  };
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     errors.clear();
     submit.disabled = true;
     void create().catch(errors.show).finally(() => (submit.disabled = false));
   });
-  const create = async () => {
-    const training = choices.filter((c) => c.use.checked).map((c) => ({ file_id: c.file.id, weight: Number(c.weight.value) || 1 }));
-    if (!training.length) throw new Error('Pick at least one training file.');
-    const body = {
-      model: model.value, job_type: jobType.value, training_files: training, validation_files: choices.filter((c) => c.validate.checked).map((c) => c.file.id),
-      suffix: suffix.value.trim() || undefined, auto_start: autoStart.checked, hyperparameters: hyperparameters(numbers),
-      classifier_targets: jobType.value === 'classifier' ? parseTargets(targets.value) : undefined,
-    };
-    const created = await ctx.api.json(job, 'POST', '/v1/fine_tuning/jobs', { body });
-    announce('Job created');
-    navigate(`/jobs/${encodeURIComponent(created.id)}`);
-  };
   fill(ctx.root, pageHeader('New fine-tuning job', h('span', {}, h('a', { href: '#/jobs' }, 'Jobs'), ' / new')), form);
 }

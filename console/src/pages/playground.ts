@@ -58,6 +58,56 @@ function parseTools(text: string): unknown[] | null {
   return tools;
 }
 
+type Settings = { el: HTMLElement; read(): { options: Omit<ChatOptions, 'model' | 'messages'>; system: string } };
+
+/** Sampling, system prompt and tools, folded away under one disclosure. */
+function settingsPanel(): Settings {
+  const temperature = h('input', { type: 'number', min: '0', max: '2', step: '0.1', value: '0' });
+  const maxTokens = h('input', { type: 'number', min: '1', max: '4096', step: '1', value: '128' });
+  const system = h('textarea', { rows: 2, placeholder: 'Optional system prompt' });
+  const tools = h('textarea', { rows: 8, class: 'mono', spellcheck: 'false', placeholder: exampleTools });
+  const toolChoice = h('select', {}, ['auto', 'none', 'any', 'required'].map((c) => h('option', { value: c }, c)));
+  const el = h('details', { class: 'card settings' }, h('summary', {}, 'Settings and tools'),
+    h('div', { class: 'grid-3' }, field('Temperature', temperature), field('Max tokens', maxTokens), field('Tool choice', toolChoice, 'Used when tools are given.')),
+    field('System prompt', system), field('Tools (JSON)', tools, 'An array of function tools, as in the chat API. Empty: no tools.'));
+  return {
+    el,
+    read: () => ({
+      options: { temperature: Number(temperature.value), maxTokens: Number(maxTokens.value), tools: parseTools(tools.value), toolChoice: toolChoice.value },
+      system: system.value.trim(),
+    }),
+  };
+}
+
+type Composer = { el: HTMLFormElement; busy(running: AbortController | null): void };
+
+/** The message box with Send, Stop and Clear; Enter sends, Shift+Enter adds a line. */
+function composer(onSend: (text: string) => void, onClear: () => void): Composer {
+  const prompt = h('textarea', { rows: 3, required: true, placeholder: 'Ask both models something… (Enter sends, Shift+Enter for a new line)' });
+  const send = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Send');
+  const stop = h('button', { type: 'button', class: 'btn btn-ghost', disabled: true }, 'Stop');
+  const clear = h('button', { type: 'button', class: 'btn btn-ghost', onclick: onClear }, 'Clear');
+  const el = h('form', { class: 'composer card', 'aria-label': 'Message both models' }, field('Message', prompt), h('div', { class: 'actions' }, send, stop, clear));
+  let running: AbortController | null = null;
+  stop.addEventListener('click', () => running?.abort());
+  prompt.addEventListener('keydown', (e) => e.key === 'Enter' && !e.shiftKey && (e.preventDefault(), el.requestSubmit()));
+  el.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = prompt.value.trim();
+    if (!text || running) return;
+    prompt.value = '';
+    onSend(text);
+  });
+  return {
+    el,
+    busy(controller) {
+      running = controller;
+      [send.disabled, stop.disabled] = [Boolean(controller), !controller];
+      if (!controller) prompt.focus();
+    },
+  };
+}
+
 /** The Playground page. */
 export async function playgroundPage(ctx: PageContext): Promise<void> {
   const { data } = await ctx.api.json(modelList, 'GET', '/v1/models');
@@ -65,42 +115,28 @@ export async function playgroundPage(ctx: PageContext): Promise<void> {
   const tuned = chat.filter((m) => m.type === 'fine-tuned').sort((a, b) => b.created - a.created)[0];
   const sides = [side(chat, chat.find((m) => m.type === 'base')?.id, 'Left'), side(chat, tuned?.id, 'Right')];
   const errors = errorArea();
-  const temperature = h('input', { type: 'number', min: '0', max: '2', step: '0.1', value: '0' });
-  const maxTokens = h('input', { type: 'number', min: '1', max: '4096', step: '1', value: '128' });
-  const system = h('textarea', { rows: 2, placeholder: 'Optional system prompt' });
-  const tools = h('textarea', { rows: 8, class: 'mono', spellcheck: 'false', placeholder: exampleTools });
-  const toolChoice = h('select', {}, ['auto', 'none', 'any', 'required'].map((c) => h('option', { value: c }, c)));
-  const prompt = h('textarea', { rows: 3, required: true, placeholder: 'Ask both models something… (Enter sends, Shift+Enter for a new line)' });
-  const send = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Send');
-  const stop = h('button', { type: 'button', class: 'btn btn-ghost', disabled: true }, 'Stop');
+  const settings = settingsPanel();
   let running: AbortController | null = null;
   ctx.onLeave(() => running?.abort());
-  stop.addEventListener('click', () => running?.abort());
-  const clear = h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => sides.forEach((s) => ((s.history = []), fill(s.log))) }, 'Clear');
-  const composer = h('form', { class: 'composer card', 'aria-label': 'Message both models' }, field('Message', prompt), h('div', { class: 'actions' }, send, stop, clear));
-  prompt.addEventListener('keydown', (e) => e.key === 'Enter' && !e.shiftKey && (e.preventDefault(), composer.requestSubmit()));
-  composer.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const text = prompt.value.trim();
-    if (!text || running) return;
+  const send = (text: string) => {
     errors.clear();
-    let toolList: unknown[] | null;
+    let read: ReturnType<Settings['read']>;
     try {
-      toolList = parseTools(tools.value);
+      read = settings.read();
     } catch (err) {
       return errors.show(err);
     }
-    running = new AbortController();
-    [send.disabled, stop.disabled] = [true, false];
-    prompt.value = '';
-    const opts = { temperature: Number(temperature.value), maxTokens: Number(maxTokens.value), tools: toolList, toolChoice: toolChoice.value };
-    const turns = sides.map((s) => (s.history.push({ role: 'user', content: text }), s.log.append(messageEl('user', text)), answer(ctx.api, s, opts, system.value.trim(), (running as AbortController).signal)));
-    void Promise.all(turns).finally(() => ((running = null), ([send.disabled, stop.disabled] = [false, true]), announce('Both answers are complete'), prompt.focus()));
-  });
-  const settings = h('details', { class: 'card settings' }, h('summary', {}, 'Settings and tools'),
-    h('div', { class: 'grid-3' }, field('Temperature', temperature), field('Max tokens', maxTokens), field('Tool choice', toolChoice, 'Used when tools are given.')),
-    field('System prompt', system), field('Tools (JSON)', tools, 'An array of function tools, as in the chat API. Empty: no tools.'));
+    const controller = (running = new AbortController());
+    box.busy(controller);
+    const turns = sides.map((s) => {
+      s.history.push({ role: 'user', content: text });
+      s.log.append(messageEl('user', text));
+      return answer(ctx.api, s, read.options, read.system, controller.signal);
+    });
+    void Promise.all(turns).finally(() => ((running = null), box.busy(null), announce('Both answers are complete')));
+  };
+  const box = composer(send, () => sides.forEach((s) => ((s.history = []), fill(s.log))));
   const panes = h('div', { class: 'panes' }, sides.map((s) => h('section', { class: 'card pane', 'aria-label': `${s.title.textContent} model` }, h('div', { class: 'pane-head' }, s.title, s.select), s.log)));
-  fill(ctx.root, pageHeader('Playground', 'Send one message to two models and compare their answers as they stream.'), errors.el, panes, composer, settings);
+  fill(ctx.root, pageHeader('Playground', 'Send one message to two models and compare their answers as they stream.'), errors.el, panes, box.el, settings.el);
   if (!chat.length) errors.show(new Error('No chat model is available.'));
 }
