@@ -4,7 +4,7 @@
 // one point per step, compare the base and the fine-tuned model in the playground, delete the
 // model. Every page is screenshotted (test-artifacts/console/) and checked with axe-core.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'puppeteer-core';
@@ -16,7 +16,7 @@ import { until } from '../helpers/wait.ts';
 const skip = browserSkipReason();
 const question = 'Who guards the harbour?';
 const answer = 'The old lighthouse keeper.';
-const steps = 40;
+const steps = 20;
 const goodLine = JSON.stringify({ messages: [{ role: 'user', content: question }, { role: 'assistant', content: answer }] });
 // Line 2 is not JSON, line 3 has no messages, line 5 ends with a user turn.
 const badLines = [goodLine, '{"messages": [', '{"messages": []}', goodLine, JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] })];
@@ -133,7 +133,7 @@ describe('the web console', { skip: skip ?? false }, () => {
     });
     await page.click('::-p-text(Start training)');
     // Wait on the server's state (a long in-page wait would outlive the DevTools protocol's timeout).
-    await until(() => api<{ status: string }>(`/v1/fine_tuning/jobs/${jobId}`), (r) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.body.status), 'the job to end', 300_000, 500);
+    await until(() => api<{ status: string }>(`/v1/fine_tuning/jobs/${jobId}`), (r) => ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.body.status), 'the job to end', 600_000, 500);
     await page.waitForFunction(() => document.querySelector('main .page-header .badge')?.textContent === 'SUCCESS', { timeout: 30_000 });
     modelId = (await api<{ fine_tuned_model: string }>(`/v1/fine_tuning/jobs/${jobId}`)).body.fine_tuned_model;
     await page.waitForFunction((n) => document.querySelector('figure.chart')?.getAttribute('data-points') === String(n), { timeout: 10_000 }, steps);
@@ -182,13 +182,29 @@ describe('the web console', { skip: skip ?? false }, () => {
     await page.setViewport({ width: 1280, height: 860 });
   });
 
-  it('shows classifiers and deletes the fine-tuned model from the models page', async () => {
+  it('shows classifiers; renames, archives, downloads and deletes the fine-tuned model', async () => {
     await open('/classifiers', 'Classifiers');
     await checkPage('classifiers');
     await open('/models', 'Models');
     await page.waitForSelector(`::-p-text(${modelId})`);
     await checkPage('models');
-    await page.click(`button[aria-label="Delete ${modelId}"]`);
+    await page.click(`button[aria-label="Rename ${modelId}"]`);
+    await page.$eval('form[aria-label^="Rename"] input', (el) => ((el as HTMLInputElement).value = ''));
+    await page.type('form[aria-label^="Rename"] input', 'keeper');
+    await page.click('form[aria-label^="Rename"] button[type=submit]');
+    await page.waitForSelector('button[aria-label="Archive keeper"]');
+    assert.equal((await api<{ name: string }>(`/v1/models/${encodeURIComponent(modelId)}`)).body.name, 'keeper');
+    await page.click('button[aria-label="Archive keeper"]');
+    await page.waitForSelector('button[aria-label="Unarchive keeper"]');
+    assert.equal((await api<{ archived: boolean }>(`/v1/models/${encodeURIComponent(modelId)}`)).body.archived, true);
+    await page.click('button[aria-label="Unarchive keeper"]');
+    await page.waitForSelector('button[aria-label="Archive keeper"]');
+    const downloads = await mkdtemp(path.join(server.dataDir, 'downloads-'));
+    await (await page.createCDPSession()).send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    await page.click('button[aria-label="Download the adapter of keeper"]');
+    const tar = path.join(downloads, `${modelId.replace(/[^\w.-]+/g, '_')}.tar`);
+    await until(() => readFile(tar).catch(() => Buffer.alloc(0)), (b) => b.includes('lora.safetensors'), 'the adapter download', 20_000, 200);
+    await page.click('button[aria-label="Delete keeper"]');
     await page.waitForFunction((id) => !document.querySelector('main')?.textContent?.includes(id), { timeout: 20_000 }, modelId);
     assert.equal((await api(`/v1/models/${encodeURIComponent(modelId)}`)).status, 404);
   });

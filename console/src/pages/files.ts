@@ -61,13 +61,11 @@ async function uploadOne(ctx: PageContext, file: File, purpose: string, list: HT
   const item = h('li', {}, h('span', { class: 'strong' }, file.name), bar, state);
   list.append(item);
   try {
-    const uploaded = await ctx.api.upload(fileObject, file, purpose, (f) => (bar.value = f));
+    await ctx.api.upload(fileObject, file, purpose, (f) => (bar.value = f));
     bar.value = 1;
     fill(state, 'uploaded');
     announce(`${file.name} uploaded`);
     onUploaded();
-    setTimeout(() => item.remove(), 4000);
-    return void uploaded;
   } catch (err) {
     fill(state, h('span', { class: 'text-bad' }, err instanceof Error ? err.message : String(err)));
     throw err;

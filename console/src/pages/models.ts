@@ -31,9 +31,9 @@ function renameForm(ctx: PageContext, m: ModelCard, done: () => void, onError: (
 function modelActions(ctx: PageContext, m: ModelCard, refresh: () => void, edit: (m: ModelCard) => void, onError: (e: unknown) => void): HTMLElement {
   if (m.type === 'base') return h('span', { class: 'muted' }, '—');
   const path = encodeURIComponent(m.id);
-  const label = (verb: string) => `${verb} ${m.name || m.id}`;
+  const label = (verb: string) => `${verb} ${m.name && m.name !== m.id ? m.name : m.id}`;
   return h('div', { class: 'actions compact' },
-    h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': label('Rename'), onclick: () => edit(m) }, 'Rename'),
+    h('button', { type: 'button', class: 'btn btn-ghost', 'aria-label': `Rename ${m.id}`, onclick: () => edit(m) }, 'Rename'),
     actionButton(m.archived ? 'Unarchive' : 'Archive', async () => {
       await ctx.api.json(archivedReply, m.archived ? 'DELETE' : 'POST', `/v1/fine_tuning/models/${path}/archive`);
       announce(m.archived ? 'Model unarchived' : 'Model archived');
