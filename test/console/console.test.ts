@@ -35,7 +35,7 @@ async function api<T>(p: string): Promise<{ status: number; body: T }> {
 
 async function open(hash: string, heading: string): Promise<void> {
   await page.goto(`${server.url}/#${hash}`);
-  await page.waitForFunction((text) => [...document.querySelectorAll('main h1')].some((h) => h.textContent?.includes(text)), { timeout: 20_000 }, heading);
+  await page.waitForFunction((text) => [...document.querySelectorAll('main h1')].some((h) => h.textContent?.includes(text)), { timeout: 30_000 }, heading);
 }
 
 async function checkPage(name: string): Promise<void> {
@@ -173,7 +173,7 @@ describe('the web console', { skip: skip ?? false }, () => {
   });
 
   it('works at phone width', async () => {
-    await page.setViewport({ width: 390, height: 844, isMobile: true });
+    await page.setViewport({ width: 390, height: 844 });
     await open(`/jobs/${jobId}`, 'Job');
     await page.waitForSelector('figure.chart[data-points]');
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
