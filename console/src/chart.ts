@@ -16,7 +16,11 @@ function options(title: string, series: SeriesSpec[], width: number, yLog: boole
   return {
     title, width, height: 240,
     scales: { x: { time: false }, y: yLog ? { distr: 3, log: 10 } : { auto: true } },
-    axes: [{ label: 'step', stroke: '#475569', grid: { stroke: '#eef0f4' } }, { stroke: '#475569', grid: { stroke: '#eef0f4' }, size: 64 }],
+    axes: [
+      { label: 'step', stroke: '#475569', grid: { stroke: '#eef0f4' } },
+      // On a log scale uPlot also ticks 2..9 of each decade; powers of ten alone read better.
+      { stroke: '#475569', grid: { stroke: '#eef0f4' }, size: 64, filter: yLog ? (_u, splits) => splits.map((v) => (Number.isInteger(Math.round(Math.log10(v) * 1e6) / 1e6) ? v : null)) : undefined },
+    ],
     series: [{ label: 'step' }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash, spanGaps: true, points: { size: 5 } }))],
     cursor: { drag: { x: false, y: false } },
   };

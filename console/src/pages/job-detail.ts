@@ -78,7 +78,7 @@ function estimateCard(job: Job): HTMLElement | null {
     waitsForStart(job) ? h('p', { class: 'callout' }, 'Review the estimate, then start the job. Nothing trains until you do.') : null,
     h('div', { class: 'stats', 'data-testid': 'estimate' },
       stat('Data tokens', count(m.data_tokens)), stat('Train tokens', count(m.train_tokens), `${count(m.train_tokens_per_step)} per step`),
-      stat('Steps', count(m.training_steps)), stat('Epochs', metric(m.epochs)),
+      stat('Steps', count(m.training_steps)), stat('Epochs', m.epochs ? m.epochs.toFixed(2) : '—'),
       stat('Expected duration', duration(m.expected_duration_seconds)), stat('Cost', cost),
       stat('Estimated start', m.estimated_start_time ? timeOfDay(m.estimated_start_time) : '—')));
 }
@@ -97,7 +97,8 @@ function eventsSection(events: JobEvent[]): HTMLElement {
 
 function checkpointsSection(job: Job): HTMLElement {
   const rows = (job.checkpoints ?? []).map((c) => [count(c.step_number), metric(c.metrics.train_loss), metric(c.metrics.valid_loss), metric(c.metrics.valid_mean_token_accuracy), dateTime(c.created_at)]);
-  return section('Checkpoints', table('Checkpoints, newest first', ['Step', 'Train loss', 'Valid loss', 'Valid accuracy', 'Saved'], rows, { hideCaption: true, empty: 'No checkpoints yet.' }));
+  return section('Checkpoints', table('Checkpoints, newest first', ['Step', 'Mean train loss', 'Valid loss', 'Valid accuracy', 'Saved'], rows, { hideCaption: true, empty: 'No checkpoints yet.' }),
+    rows.length ? h('p', { class: 'hint' }, 'Mean train loss: over the steps since the previous checkpoint.') : null);
 }
 
 function detailsSection(job: Job): HTMLElement {
