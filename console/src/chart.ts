@@ -13,13 +13,14 @@ export type SeriesSpec = { label: string; color: string; dash?: number[] };
 export type LineChart = { el: HTMLElement; update(x: number[], ys: (number | null)[][]): void; destroy(): void };
 
 function options(title: string, series: SeriesSpec[], width: number, yLog: boolean): uPlot.Options {
+  const decades = yLog ? (_u: uPlot, splits: number[]) => splits.map((v) => (Number.isInteger(Math.round(Math.log10(v) * 1e6) / 1e6) ? v : null)) : undefined;
   return {
     title, width, height: 240,
     scales: { x: { time: false }, y: yLog ? { distr: 3, log: 10 } : { auto: true } },
     axes: [
       { label: 'step', stroke: '#475569', grid: { stroke: '#eef0f4' } },
       // On a log scale uPlot also ticks 2..9 of each decade; powers of ten alone read better.
-      { stroke: '#475569', grid: { stroke: '#eef0f4' }, size: 64, filter: yLog ? (_u, splits) => splits.map((v) => (Number.isInteger(Math.round(Math.log10(v) * 1e6) / 1e6) ? v : null)) : undefined },
+      { stroke: '#475569', grid: { stroke: '#eef0f4', filter: decades }, ticks: { filter: decades }, size: 64, filter: decades },
     ],
     series: [{ label: 'step' }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash, spanGaps: true, points: { size: 5 } }))],
     cursor: { drag: { x: false, y: false } },

@@ -50,10 +50,10 @@ function modelActions(ctx: PageContext, m: ModelCard, refresh: () => void, edit:
 
 function modelRows(ctx: PageContext, models: ModelCard[], refresh: () => void, edit: (m: ModelCard) => void, onError: (e: unknown) => void): Child[][] {
   return models.map((m) => [
-    h('div', { class: 'id-cell' }, h('div', { class: 'mono strong' }, m.id), m.name && m.name !== m.id ? h('div', {}, m.name) : null, m.description ? h('div', { class: 'muted small' }, m.description) : null),
+    h('div', {}, h('div', { class: 'mono strong nowrap' }, m.id), m.name && m.name !== m.id ? h('div', {}, m.name) : null, m.description ? h('div', { class: 'muted small' }, m.description) : null),
     h('span', {}, kind(m), m.archived ? [' ', badge('archived', 'idle')] : null),
-    m.root ?? '—',
-    m.job ? h('a', { href: `#/jobs/${encodeURIComponent(m.job)}`, class: 'mono' }, m.job.slice(0, 13)) : '—',
+    h('span', { class: 'nowrap' }, m.root ?? '—'),
+    m.job ? h('a', { href: `#/jobs/${encodeURIComponent(m.job)}`, class: 'mono nowrap' }, m.job.slice(0, 13)) : '—',
     m.type === 'base' ? '—' : h('span', { class: 'nowrap' }, dateTime(m.created)),
     modelActions(ctx, m, refresh, edit, onError),
   ]);
