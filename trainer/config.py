@@ -43,6 +43,8 @@ class TrainConfig:
     attention: str = "auto"
     compile: bool | None = None
     activation_checkpointing: bool | int = False
+    # TensorBoard event files of the run (tensorboard_log.py); None writes none
+    tensorboard_dir: str | None = None
 
     @property
     def checkpoint_layers(self) -> int:
@@ -134,12 +136,15 @@ def parse_config(raw: Any) -> TrainConfig:
     ac = raw.get("activation_checkpointing", False)
     _check(isinstance(ac, bool) or (isinstance(ac, int) and ac >= 0),
            f"'activation_checkpointing' must be true (every layer), false or a number of layers >= 0, got {ac!r}")
+    tb = raw.get("tensorboard_dir")
+    _check(tb is None or (isinstance(tb, str) and tb != ""), f"'tensorboard_dir' must be a folder path or null, got {tb!r}")
     return TrainConfig(model_dir=raw["model_dir"], out_dir=raw["out_dir"], train=train, valid=list(valid),
                        seq_len=ints["seq_len"], batch_size=ints["batch_size"], grad_accum=ints["grad_accum"],
                        training_steps=steps, epochs=epochs, learning_rate=lr, weight_decay=wd,
                        warmup_fraction=warm, max_grad_norm=clip, lora=lora, seed=ints["seed"], device=device,
                        checkpoint_every=every, resume=resume, task=task, classifier=raw.get("classifier"),
-                       attention=attention, compile=compile_, activation_checkpointing=ac)
+                       attention=attention, compile=compile_, activation_checkpointing=ac,
+                       tensorboard_dir=tb)
 
 
 def read_config_json(path: str | Path) -> Any:

@@ -29,6 +29,7 @@ from .lora import apply_lora, load_adapter_state
 from .loss import chunked_ce_sum, chunked_eval
 from .model import Transformer
 from .protocol import emit, log, run_reporting_errors
+from .tensorboard_log import MetricsLog
 from .speed import SpeedOptions, apply_speed, optimizer_kwargs, resolve_speed
 from .weights import load_model
 
@@ -78,7 +79,8 @@ def pick_device(name: str) -> tuple[torch.device, torch.dtype]:
 
 
 # Settings a resumed run may change: where and how fast it runs, not what it computes.
-_NOT_FINGERPRINTED = ("resume", "device", "checkpoint_every", "out_dir", "attention", "compile", "activation_checkpointing")
+_NOT_FINGERPRINTED = ("resume", "device", "checkpoint_every", "out_dir", "attention", "compile", "activation_checkpointing",
+                      "tensorboard_dir")
 
 
 def config_fingerprint(cfg: TrainConfig) -> str:
@@ -158,6 +160,7 @@ def run(cfg: TrainConfig) -> None:
     start = resumed.step if resumed else 0
     stream = TrainStream(train_shards, [f.weight for f in cfg.train], cfg.seq_len, cfg.seed, state["cursor"])
     emit("started", total_steps=total, resumed_from_step=start, device=str(device), trainable_params=trainable)
+    board = MetricsLog(cfg.tensorboard_dir)
 
     for step in range(start + 1, total + 1):
         t0 = time.perf_counter()
@@ -179,19 +182,25 @@ def run(cfg: TrainConfig) -> None:
         state["trained_tokens"] += n_trained
         state["loss_sum"] += loss_total
         state["loss_steps"] += 1
+        tokens_per_s = seen / (time.perf_counter() - t0)
         emit("progress", step=step, total_steps=total, loss=loss_total, lr=lr, grad_norm=grad_norm,
-             tokens_per_s=seen / (time.perf_counter() - t0), trained_tokens=state["trained_tokens"])
+             tokens_per_s=tokens_per_s, trained_tokens=state["trained_tokens"])
+        board.step(step, loss=loss_total, learning_rate=lr, grad_norm=grad_norm, tokens_per_second=tokens_per_s,
+                   trained_tokens=state["trained_tokens"])
 
         if step in ckpt_at or stop.requested:
             valid_loss, valid_acc = evaluate(model, valid, device)
             train_loss = state["loss_sum"] / state["loss_steps"]
             state.update(cursor=stream.cursor, loss_sum=0.0, loss_steps=0)
             path = save_checkpoint(out_dir, step, model, optimizer, state, model.args, cfg.lora, cfg.model_dir)
-            emit("checkpoint", step=step, path=str(path),
-                 metrics={"train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": valid_acc})
+            metrics = {"train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": valid_acc}
+            emit("checkpoint", step=step, path=str(path), metrics=metrics)
+            board.evaluation(step, metrics)
         if stop.requested and step < total:
+            board.close()
             emit("stopped", step=step)
             return
+    board.close()
 
     adapter_dir = out_dir / "adapter"
     final = read_adapter(latest_checkpoint(out_dir).adapter_dir, model.args)[0]

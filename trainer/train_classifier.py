@@ -51,6 +51,7 @@ from .config import TrainConfig, parse_config, read_config_json
 from .data import Shard
 from .lora import apply_lora, load_adapter_state
 from .model import Transformer, document_mask
+from .tensorboard_log import MetricsLog
 from .protocol import emit, run_reporting_errors
 from .train import ADAM_BETAS, StopFlag, checkpoint_steps, config_fingerprint, lr_at, pick_device
 from .weights import load_model
@@ -389,6 +390,7 @@ def run(cfg: TrainConfig, targets: list[Target]) -> None:
     stream = SampleStream(train_shards, [f.weight for f in cfg.train], cfg.seq_len, cfg.seed, state["cursor"])
     emit("started", total_steps=total, resumed_from_step=start, device=str(device),
          trainable_params=trainable + sum(p.numel() for p in head_params))
+    board = MetricsLog(cfg.tensorboard_dir)
 
     for step in range(start + 1, total + 1):
         t0 = time.perf_counter()
@@ -412,8 +414,11 @@ def run(cfg: TrainConfig, targets: list[Target]) -> None:
         state["trained_tokens"] += seen
         state["loss_sum"] += loss_total
         state["loss_steps"] += 1
+        tokens_per_s = seen / (time.perf_counter() - t0)
         emit("progress", step=step, total_steps=total, loss=loss_total, lr=lr, grad_norm=grad_norm,
-             tokens_per_s=seen / (time.perf_counter() - t0), trained_tokens=state["trained_tokens"])
+             tokens_per_s=tokens_per_s, trained_tokens=state["trained_tokens"])
+        board.step(step, loss=loss_total, learning_rate=lr, grad_norm=grad_norm, tokens_per_second=tokens_per_s,
+                   trained_tokens=state["trained_tokens"])
 
         if step in ckpt_at or stop.requested:
             valid_loss, per_target = evaluate(model, heads, valid, targets, weights, device)
@@ -422,11 +427,14 @@ def run(cfg: TrainConfig, targets: list[Target]) -> None:
             path = save_checkpoint(out_dir, step, model, optimizer, state, model.args, cfg.lora, cfg.model_dir,
                                    write_extra=lambda d: write_classifier_files(d, heads, targets))
             mean_acc = float(np.mean([m["accuracy"] for m in per_target.values()])) if per_target else None
-            emit("checkpoint", step=step, path=str(path), metrics={
-                "train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": mean_acc, "classifier": per_target})
+            metrics = {"train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": mean_acc, "classifier": per_target}
+            emit("checkpoint", step=step, path=str(path), metrics=metrics)
+            board.evaluation(step, metrics)
         if stop.requested and step < total:
+            board.close()
             emit("stopped", step=step)
             return
+    board.close()
 
     adapter_dir = export(out_dir, model, cfg)
     emit("done", step=total, trained_tokens=state["trained_tokens"], adapter_dir=str(adapter_dir))

@@ -40,6 +40,12 @@ export class EnginePool {
     return this.#engines.get(baseId);
   }
 
+  /** Requests being decoded or waiting, over every engine, and the rows the engines have (the server's /metrics). */
+  slots(): { inUse: number; capacity: number } {
+    const engines = [...this.#engines.values()];
+    return { inUse: engines.reduce((n, e) => n + e.inFlight, 0), capacity: engines.length * this.#settings.servingMaxBatch };
+  }
+
   /** Stops every engine. */
   async close(): Promise<void> {
     await Promise.all([...this.#engines.values()].map((e) => e.close()));

@@ -93,3 +93,11 @@ export async function listJobMetrics(db: Db, jobId: string, maxPoints: number): 
 export async function setJobResultFiles(db: Db, jobId: string, fileIds: string[]): Promise<void> {
   await db.run('UPDATE jobs SET result_files = $2 WHERE id = $1', [jobId, JSON.stringify(fileIds)]);
 }
+
+/** Jobs of every workspace by status, and whether a start was requested (the queue), for the server's /metrics. */
+export async function countJobsByStatus(db: Db): Promise<{ status: string; startRequested: boolean; count: number }[]> {
+  const rows = await db.query<{ status: string; start_requested: number; n: number }>(
+    'SELECT status, start_requested, COUNT(*) AS n FROM jobs GROUP BY status, start_requested',
+  );
+  return rows.map((r) => ({ status: r.status, startRequested: Number(r.start_requested) === 1, count: Number(r.n) }));
+}

@@ -70,6 +70,7 @@ function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, sha
     learning_rate: n(h.learning_rate, 1e-4), weight_decay: n(h.weight_decay, 0.1), warmup_fraction: n(h.warmup_fraction, 0.05), max_grad_norm: 1.0,
     lora: { rank: n(h.lora_rank, 16), scaling: 2.0, dropout: 0.0 }, seed: job.seed ?? 0, device: ctx.settings.device,
     checkpoint_every: null, resume: true, task: 'completion', classifier: null,
+    tensorboard_dir: ctx.settings.jobTensorboard ? path.join(outDir, 'tensorboard') : null,
     ...(job.jobType === 'classifier' ? classifierTrainerFields(job) : {}),
   };
 }

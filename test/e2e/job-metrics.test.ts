@@ -13,6 +13,10 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/wait.ts';
 import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
+// One intra-op thread per trainer: on a shared 2-core runner PyTorch's default thread pool spins
+// against the other processes and a step takes 25x longer.
+process.env.OMP_NUM_THREADS ??= '1';
+
 const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
 const steps = 200;
 

@@ -67,6 +67,8 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.atelier;
   const pool = new EnginePool(ctx.settings);
   app.addHook('onClose', () => pool.close());
+  app.serverMetrics.gauge('atelier_engine_slots_in_use', 'Chat requests in the serving engines (decoding or waiting for a row).', () => [{ value: pool.slots().inUse }]);
+  app.serverMetrics.gauge('atelier_engine_slots', 'Rows the started serving engines can decode together.', () => [{ value: pool.slots().capacity }]);
 
   app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));

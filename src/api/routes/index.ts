@@ -11,5 +11,7 @@ import jobs from './jobs.ts';
 import jobMetrics from './job-metrics.ts';
 import meta from './meta.ts';
 import models from './models.ts';
+import serverMetrics from './server-metrics.ts';
 
-export const routes: FastifyPluginAsync[] = [meta, files, jobs, jobMetrics, models, chat, classifiers, webConsole];
+// serverMetrics first: its timing hook and `app.serverMetrics` must exist before the others register.
+export const routes: FastifyPluginAsync[] = [serverMetrics, meta, files, jobs, jobMetrics, models, chat, classifiers, webConsole];

@@ -64,6 +64,8 @@ export async function run(args: string[]): Promise<number> {
     const runTokenize = z.object({ run: z.function() }).parse(mod).run as (a: string[]) => Promise<number>;
     return runTokenize(rest);
   }
+  // Every sub-command's options are in the one usage text.
+  if (rest.includes('--help') || rest.includes('-h')) return (console.log(usage), 0);
   try {
     if (sub === 'validate' || sub === 'stats') return await runValidate(sub, parseArgs(rest));
     if (sub === 'reformat') return await runReformat(parseArgs(rest));

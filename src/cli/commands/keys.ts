@@ -34,6 +34,7 @@ function parseKeysFlags(args: string[]) {
 
 /** Runs `atelier keys …`; resolves to the exit code (2 on usage errors). */
 export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) return (console.log(usage), 0);
   let p: ReturnType<typeof parseKeysFlags>;
   try {
     p = parseKeysFlags(args);
