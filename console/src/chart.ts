@@ -20,7 +20,8 @@ function options(title: string, series: SeriesSpec[], width: number, yLog: boole
     axes: [
       { label: 'step', stroke: '#475569', grid: { stroke: '#eef0f4' } },
       // On a log scale uPlot also ticks 2..9 of each decade; powers of ten alone read better.
-      { stroke: '#475569', grid: { stroke: '#eef0f4', filter: decades }, ticks: { filter: decades }, size: 64, filter: decades },
+      // Only set `filter` on log axes: an explicit undefined would replace uPlot's default.
+      decades ? { stroke: '#475569', grid: { stroke: '#eef0f4', filter: decades }, ticks: { filter: decades }, size: 64, filter: decades } : { stroke: '#475569', grid: { stroke: '#eef0f4' }, size: 64 },
     ],
     series: [{ label: 'step' }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash, spanGaps: true, points: { size: 5 } }))],
     cursor: { drag: { x: false, y: false } },
