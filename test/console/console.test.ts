@@ -27,6 +27,7 @@ let browser: Browser;
 let page: Page;
 let jobId = '';
 let modelId = '';
+const pageErrors: string[] = [];
 
 async function api<T>(p: string): Promise<{ status: number; body: T }> {
   const res = await fetch(`${server.url}${p}`, { headers: { authorization: `Bearer ${server.key}` } });
@@ -40,6 +41,7 @@ async function open(hash: string, heading: string): Promise<void> {
 
 async function checkPage(name: string): Promise<void> {
   await screenshot(page, name);
+  assert.deepEqual(pageErrors, [], `uncaught errors in the page by ${name}`);
   const violations = await seriousAxeViolations(page);
   assert.deepEqual(violations, [], `axe on ${name}: ${JSON.stringify(violations, null, 1)}`);
 }
@@ -56,6 +58,7 @@ before(async () => {
   await page.setBypassCSP(true); // axe-core is injected as an inline script
   await page.setViewport({ width: 1280, height: 860 });
   page.on('dialog', (d) => void d.accept());
+  page.on('pageerror', (err) => pageErrors.push(err instanceof Error ? err.message : String(err)));
 });
 
 after(async () => {
