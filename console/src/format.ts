@@ -44,3 +44,8 @@ export function timeOfDay(seconds: number): string {
   if (d.toDateString() !== new Date().toDateString()) return dateTime(seconds);
   return d.toLocaleTimeString(undefined, { timeStyle: 'short' });
 }
+
+/** Unix seconds → local date. */
+export function date(seconds: number): string {
+  return new Date(seconds * 1000).toLocaleDateString(undefined, { dateStyle: 'medium' });
+}

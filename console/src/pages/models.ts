@@ -4,7 +4,7 @@
  */
 import { actionButton, errorArea, pageHeader, section, table } from '../components.ts';
 import { announce, badge, field, fill, h, type Child } from '../dom.ts';
-import { dateTime } from '../format.ts';
+import { date, dateTime } from '../format.ts';
 import type { PageContext } from '../router.ts';
 import { anyObject, archivedReply, deletedReply, modelList, type ModelCard } from '../schemas.ts';
 
@@ -54,7 +54,7 @@ function modelRows(ctx: PageContext, models: ModelCard[], refresh: () => void, e
     h('span', {}, kind(m), m.archived ? [' ', badge('archived', 'idle')] : null),
     h('span', { class: 'nowrap' }, m.root ?? '—'),
     m.job ? h('a', { href: `#/jobs/${encodeURIComponent(m.job)}`, class: 'mono nowrap' }, m.job.slice(0, 13)) : '—',
-    m.type === 'base' ? '—' : h('span', { class: 'nowrap' }, dateTime(m.created)),
+    m.type === 'base' ? '—' : h('span', { class: 'nowrap', title: dateTime(m.created) }, date(m.created)),
     modelActions(ctx, m, refresh, edit, onError),
   ]);
 }
