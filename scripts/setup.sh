@@ -13,3 +13,8 @@ if [ ! -f models/tiny-mistral/consolidated.safetensors ]; then
   echo "atelier: generating the built-in tiny-mistral weights" >&2
   .venv/bin/python -m trainer.tiny_model --out models/tiny-mistral
 fi
+# The web console (console/ → console/dist, served at `/`): rebuilt when missing or older than a source.
+if [ ! -f console/dist/index.html ] || [ -n "$(find console/src console/index.html console/vite.config.ts -newer console/dist/index.html -print -quit)" ]; then
+  echo "atelier: building the web console" >&2
+  npm run --silent console:build
+fi

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== typecheck" >&2
 npx tsc --noEmit -p .
+npx tsc --noEmit -p console
 echo "== TypeScript tests" >&2
 ts_status=0
 node --import tsx --test --test-concurrency=1 --test-reporter=spec \
