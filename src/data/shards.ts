@@ -10,7 +10,8 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { sha256File } from './content-hash.ts';
-import { iterateValidSamples } from './validate-file.ts';
+import type { TokenCounter } from './stats.ts';
+import { iterateValidSamples, validateDatasetFile, type FileReport, type ValidateOptions } from './validate-file.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 
 /** The tokenizer module, loaded on first use (as token-counter.ts does: importing src/data stays light). */
@@ -135,4 +136,35 @@ async function writeShardFiles(dir: string, source: string, tokenizerPath: strin
     await writer.add(enc.tokens, Buffer.from(enc.mask));
   }
   return writer.close();
+}
+
+/**
+ * Validates a chat dataset file and writes its shard in the same pass: each valid sample is
+ * tokenized once, for the report's token counts and for its shard row, so a job's validation leaves
+ * the shard its training reads. When the shard already exists this only validates (with `opts.countTokens`).
+ */
+export async function validateIntoShard(
+  p: { dataDir: string; sourcePath: string; sourceSha256: string; tokenizerPath: string },
+  opts: ValidateOptions & { countTokens: TokenCounter },
+): Promise<FileReport> {
+  const tokenizerSha256 = await sha256File(p.tokenizerPath);
+  const key = shardKey(p.sourceSha256, tokenizerSha256);
+  let report: FileReport | null = null;
+  await ensureShardDir({ dataDir: p.dataDir, key, sourceSha256: p.sourceSha256, tokenizerSha256 }, async (tmp) => {
+    const tokenizer = await loadTokenizer(p.tokenizerPath);
+    const writer = await openShardWriter(tmp);
+    let written = Promise.resolve();
+    const count: TokenCounter = (sample, format) => {
+      if (format !== 'chat') return opts.countTokens(sample, format);
+      const enc = tokenizer.encodeChat(sample, { mode: 'train' }); // throws for a sample it cannot render: that line is invalid, not written
+      written = written.then(() => writer.add(enc.tokens, Buffer.from(enc.mask)));
+      let trained = 0;
+      for (let i = 0; i < enc.mask.length; i++) trained += enc.mask[i] as number;
+      return { tokens: enc.tokens.length, trained };
+    };
+    report = await validateDatasetFile(p.sourcePath, { ...opts, format: 'chat', countTokens: count });
+    await written;
+    return writer.close();
+  });
+  return report ?? validateDatasetFile(p.sourcePath, { ...opts, format: 'chat' });
 }

@@ -67,6 +67,7 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
       count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
       classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,
       cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath),
+      shards: { dataDir: settings.dataDir, tokenizerPath: model.tokenizerPath },
     });
     if (!outcome.ok) return void (await fail('FAILED_VALIDATION', 'invalid_file', outcome.message, outcome.param));
     const planned = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);

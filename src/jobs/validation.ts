@@ -4,7 +4,7 @@
  * first problem, and what to change) or hands back the real token counts the estimate uses.
  */
 import { createHash } from 'node:crypto';
-import { validateDatasetFile, type ClassifierTarget, type FileReport, type TokenCounter } from '../data/index.ts';
+import { validateDatasetFile, validateIntoShard, type ClassifierTarget, type FileReport, type TokenCounter } from '../data/index.ts';
 
 /** One file of a job, readable on this machine; `sha256` is the hash of its bytes. */
 export type JobFile = { fileId: string; filename: string; path: string; role: 'training' | 'validation'; sha256: string };
@@ -41,6 +41,8 @@ export async function validateJobFiles(
   opts: {
     count: TokenCounter; jobType: 'completion' | 'classifier'; invalidSampleSkipPercentage: number; classifierTargets?: ClassifierTarget[];
     cache?: ReportCache; tokenizerSha256?: string;
+    /** Completion jobs: write each file's token shard while validating it (the worker then reuses it). */
+    shards?: { dataDir: string; tokenizerPath: string };
   },
 ): Promise<ValidationOutcome> {
   const allowed = allowedInvalidFraction(opts.invalidSampleSkipPercentage);
@@ -50,12 +52,10 @@ export async function validateJobFiles(
     const key = opts.cache && opts.tokenizerSha256 ? reportCacheKey(f, opts.tokenizerSha256, opts.jobType, opts.classifierTargets) : null;
     let report = key ? await opts.cache?.get(key) : null;
     if (!report) {
-      report = await validateDatasetFile(f.path, {
-        role: f.role,
-        format: opts.jobType === 'classifier' ? 'classifier' : 'chat',
-        classifierTargets: opts.classifierTargets,
-        countTokens: opts.count,
-      });
+      const options = { role: f.role, classifierTargets: opts.classifierTargets, countTokens: opts.count };
+      report = opts.shards && opts.jobType === 'completion'
+        ? await validateIntoShard({ ...opts.shards, sourcePath: f.path, sourceSha256: f.sha256 }, options)
+        : await validateDatasetFile(f.path, { ...options, format: opts.jobType === 'classifier' ? 'classifier' : 'chat' });
       if (key) await opts.cache?.put(key, report);
     }
     const verdict = judgeFile(f, report, allowed);

@@ -4,6 +4,7 @@ export { completeChat, ChatInputError, EngineFailure, type ChatResult, type Chat
 export { newCompletionMeta, renderChunk, renderCompletion, type CompletionMeta } from './chat-render.ts';
 export { EnginePool, type PoolSettings } from './engine-pool.ts';
 export { Engine, type EngineOptions, type EngineRequest } from './engine.ts';
+export type { ClassifyEvent, RequestEvent } from './engine-protocol.ts';
 export { openEventStream, sendEvent, endEventStream } from './sse.ts';
 export { makeToolCallId, type ToolCall } from './tool-calls.ts';
 export { canEnd, feedText, startJson, type JsonSchema } from './json-grammar.ts';
