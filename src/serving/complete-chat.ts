@@ -56,6 +56,8 @@ type Choice = {
   text: string;
   streamed: number;
   toolMode: boolean;
+  /** Length of `text` when [TOOL_CALLS] came: what follows is a call, never content. */
+  toolStart: number;
   forceToolFirst: boolean;
   grammar: Constraint | null;
   pendingGrammar: JsonSchema | null | undefined; // a grammar that starts after [TOOL_CALLS]
@@ -97,7 +99,7 @@ export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (
   const maxTokens = Math.min(params.maxTokens ?? room, room);
   const p = plan(params, tok);
   const choices: Choice[] = Array.from({ length: params.n }, (_, index) => ({
-    index, ids: [], decoder: tok.streamDecoder(), text: '', streamed: 0, toolMode: false, forceToolFirst: p.forceTool,
+    index, ids: [], decoder: tok.streamDecoder(), text: '', streamed: 0, toolMode: false, toolStart: 0, forceToolFirst: p.forceTool,
     grammar: p.json !== undefined ? grammarFor(tok, p.json) : null, pendingGrammar: p.afterTool, done: false, finish: 'stop', completionTokens: 0, final: null,
   }));
   const constrained = choices.some((c) => c.forceToolFirst || c.grammar !== null);
@@ -162,6 +164,7 @@ function onToken(c: Choice, token: number, tok: Tokenizer, stops: string[], req:
   c.ids.push(token);
   if (token === tok.special.toolCalls) {
     c.toolMode = true;
+    c.toolStart = c.text.length;
     c.forceToolFirst = false;
     if (c.pendingGrammar !== undefined) {
       const g = grammarFor(tok, c.pendingGrammar);
@@ -215,7 +218,10 @@ function heldBack(text: string, stops: string[]): number {
   return keep;
 }
 
-/** The choice's final text and calls; unparseable tool-call output is returned as text. */
+/**
+ * The choice's final text and calls. A call that does not parse (cut off by max_tokens, finish
+ * `length`) is dropped: its JSON is not the model's answer, so it is not passed off as content.
+ */
 function finalOf(c: Choice, tok: Tokenizer): { content: string; calls: ToolCall[] } {
   if (!c.toolMode) return { content: c.text, calls: [] };
   try {
@@ -224,7 +230,7 @@ function finalOf(c: Choice, tok: Tokenizer): { content: string; calls: ToolCall[
   } catch (e) {
     if (!(e instanceof ModelOutputError)) throw e;
   }
-  return { content: c.text, calls: [] };
+  return { content: c.text.slice(0, c.toolStart), calls: [] };
 }
 
 function endChoice(c: Choice, tok: Tokenizer, onDelta?: (d: ChoiceDelta) => void): void {

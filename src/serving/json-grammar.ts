@@ -7,7 +7,7 @@
  * text so far plus `ch`. `canEnd(state)` says whether the text so far is a complete document.
  *
  * Supported schema keywords: type (string or list), properties, required, additionalProperties,
- * items, enum, const, anyOf/oneOf (the branch is chosen by the value's first character), local
+ * items, minItems (only "at least one": a forced tool-call list), enum, const, anyOf/oneOf (the branch is chosen by the value's first character), local
  * $ref (#/$defs/…, #/definitions/…). Insignificant whitespace is limited to one character between
  * tokens: small models otherwise fill max_tokens with spaces.
  */
@@ -252,7 +252,7 @@ function objStep(node: Node, f: Extract<Frame, { k: 'obj' }>, ch: string, root: 
 
 function arrStep(node: Node, f: Extract<Frame, { k: 'arr' }>, ch: string, root: JsonSchema): Node | null {
   const items = (typeof f.s.items === 'object' && f.s.items !== null ? f.s.items : {}) as JsonSchema;
-  if (f.phase === 'start' && ch === ']') return finish(node.up!, null);
+  if (f.phase === 'start' && ch === ']' && !(Number(f.s.minItems) >= 1)) return finish(node.up!, null);
   if (f.phase === 'after-value' && ch === ']') return finish(node.up!, null);
   if (f.phase === 'after-value' && ch === ',') return replace(node, { ...f, phase: 'after-comma' });
   if (f.phase === 'start' || f.phase === 'after-comma') {

@@ -40,5 +40,5 @@ export function toolCallListSchema(tools: { name: string; parameters: Record<str
     properties: { name: { enum: tools.map((t) => t.name) }, arguments: args },
     required: ['name', 'arguments'],
   };
-  return { type: 'array', items };
+  return { type: 'array', items, minItems: 1 }; // forced means at least one call, never `[]`
 }
