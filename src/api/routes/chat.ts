@@ -6,22 +6,22 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, EnginePool, findModel, newCompletionMeta,
-  normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
+  ChatInputError, ChatRequestError, chatRequestSchema, mistralChatBounds, completeChat, endEventStream, EngineFailure, EnginePool, findModel, newCompletionMeta,
+  normaliseChatRequest, openEventStream, type CompletionMeta, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatRequest, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
+import { dialectOf } from '../dialect.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';
 
 const completion = z.object({ id: z.string(), object: z.string(), created: z.int(), model: z.string(), choices: z.array(z.unknown()), usage: z.unknown() }).loose();
 
 function toApiError(err: unknown): unknown {
-  if (err instanceof ChatInputError) return new ApiError('invalid_request', { reason: err.message });
+  if (err instanceof ChatInputError || err instanceof ChatRequestError) return new ApiError('invalid_request', { reason: err.message });
   if (err instanceof EngineFailure) return new ApiError('engine_failed', { reason: err.message });
   return err;
 }
 
-async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, model: string): Promise<void> {
-  const meta = newCompletionMeta(model);
+async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, meta: CompletionMeta): Promise<void> {
   const res = reply.raw;
   const abort = new AbortController();
   res.on('close', () => abort.abort());
@@ -49,6 +49,14 @@ async function streamCompletion(reply: FastifyReply, params: ChatParams, target:
   }
 }
 
+function guardedNormalise(body: ChatRequest): ChatParams {
+  try {
+    return normaliseChatRequest(body);
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
 /** A failed streamed completion: a JSON error reply before the first event, else an error event that ends the stream. */
 function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean): void {
   const res = reply.raw;
@@ -69,14 +77,18 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('onClose', () => pool.close());
 
   app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
-    const params = normaliseChatRequest(parse(chatRequestSchema, request.body, 'body'));
+    const dialect = dialectOf(request);
+    const body = parse(chatRequestSchema, request.body, 'body');
+    if (dialect === 'mistral') parse(mistralChatBounds, request.body, 'body');
+    const params = guardedNormalise(body);
     const found = await findModel(ctx.store.db, ctx.settings, request.workspace.id, params.model);
     if (!found) throw new ApiError('model_not_found', { id: params.model }, { param: 'model' });
     const target = found.kind === 'base' ? await pool.target(found.id, null) : await pool.target(found.model.baseModel, found.model.adapterDir);
-    if (params.stream) return streamCompletion(reply, params, target, params.model);
+    const meta = newCompletionMeta(params.model, dialect);
+    if (params.stream) return streamCompletion(reply, params, target, meta);
     try {
       const result = await completeChat(params, target);
-      return reply.type('application/json; charset=utf-8').send(renderCompletion(newCompletionMeta(params.model), result));
+      return reply.type('application/json; charset=utf-8').send(renderCompletion(meta, result));
     } catch (err) {
       throw toApiError(err);
     }
