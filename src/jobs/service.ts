@@ -49,11 +49,7 @@ export class JobsService {
 
   /** Creates a QUEUED job and starts validating it; throws JobError (duplicate, unknown file, ...). */
   async create(caller: Caller, spec: JobSpec): Promise<JobRecord> {
-    const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
-    if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
-    for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
-      if (!(await getFile(this.store.db, caller.workspaceId, id))) throw new JobError('job_file_not_found', `No file with id '${id}' in this workspace; upload it with POST /v1/files first.`, id);
-    }
+    await this.checkReferences(caller, spec);
     const key = dedupeKey(spec);
     const job = await this.store.db.transaction(async (tx) => {
       const twin = await findJobByDedupeKey(tx, caller.workspaceId, key, activeStatuses);
@@ -62,6 +58,15 @@ export class JobsService {
     });
     this.validateInBackground(job.id);
     return job;
+  }
+
+  /** The base model and every file exist (create and dry runs); throws JobError. */
+  async checkReferences(caller: Caller, spec: JobSpec): Promise<void> {
+    const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
+    if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
+    for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
+      if (!(await getFile(this.store.db, caller.workspaceId, id))) throw new JobError('job_file_not_found', `No file with id '${id}' in this workspace; upload it with POST /v1/files first.`, id);
+    }
   }
 
   /** Validates jobs a stopped server left unvalidated (called at start-up). */

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, JobsService, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
+  dryRunJob, fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, JobsService, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
   toOpenAIEvent, toOpenAIJob, type Caller, type JobDetails, type JobErrorKind,
 } from '../../jobs/index.ts';
 import { hashApiKey, listJobCheckpoints, listJobEvents, type JobFilter, type JobRecord } from '../../store/index.ts';
@@ -17,8 +17,8 @@ import { decodeId, parse, queryBool, queryInt } from '../parse.ts';
 
 const nullableNum = z.number().nullish();
 const hyperparameters = z.object({
-  training_steps: z.int().positive().nullish(), learning_rate: z.number().positive().nullish(), weight_decay: z.number().min(0).nullish(),
-  warmup_fraction: z.number().min(0).max(1).nullish(), epochs: z.number().positive().nullish(), seq_len: z.int().min(16).nullish(),
+  training_steps: z.int().positive().nullish(), learning_rate: z.number().min(1e-8).max(1).nullish(), weight_decay: z.number().min(0).nullish(),
+  warmup_fraction: z.number().min(0).max(1).nullish(), epochs: z.number().positive().nullish(), seq_len: z.int().min(100).nullish(),
   fim_ratio: z.number().min(0).max(1).nullish().describe('accepted; not used (fill-in-the-middle applies to code pretraining, not chat data)'),
   lora_rank: z.int().min(1).max(1024).nullish().describe('Atelier extension: LoRA rank (default 16)'),
   batch_size: z.int().min(1).max(1024).nullish().describe('Atelier extension: sequences per step (default 1)'),
@@ -27,7 +27,7 @@ const mistralCreate = z.object({
   model: z.string().min(1),
   training_files: z.array(z.object({ file_id: z.string().min(1), weight: z.number().positive().nullish() })).nullish(),
   validation_files: z.array(z.string().min(1)).nullish(),
-  suffix: z.string().nullish(),
+  suffix: z.string().max(18).nullish(),
   integrations: z.array(z.object({ type: z.literal('wandb'), project: z.string().min(1), name: z.string().nullish(), api_key: z.string(), run_name: z.string().nullish() })).nullish(),
   auto_start: z.boolean().nullish(),
   invalid_sample_skip_percentage: z.number().min(0).max(100).nullish(),
@@ -39,7 +39,7 @@ const mistralCreate = z.object({
   })).nullish(),
 });
 const auto = z.union([z.literal('auto'), z.number().positive()]).nullish();
-const openAIHyper = z.object({ n_epochs: auto, batch_size: auto, learning_rate_multiplier: auto });
+const openAIHyper = z.object({ n_epochs: z.union([z.literal('auto'), z.int().min(1).max(50)]).nullish(), batch_size: auto, learning_rate_multiplier: auto });
 const openAICreate = z.object({
   model: z.string().min(1),
   training_file: z.string().min(1),
@@ -50,6 +50,9 @@ const openAICreate = z.object({
   hyperparameters: openAIHyper.nullish(),
   method: z.object({ type: z.string(), supervised: z.object({ hyperparameters: openAIHyper.nullish() }).nullish() }).nullish(),
   integrations: z.array(z.object({ type: z.literal('wandb'), wandb: z.object({ project: z.string(), name: z.string().nullish(), entity: z.string().nullish(), tags: z.array(z.string()).nullish() }) })).nullish(),
+});
+const createQuery = z.object({
+  dry_run: queryBool.nullish().describe('true: validate and estimate only; answers object "job.metadata" and creates nothing'),
 });
 const isoSeconds = z.iso.datetime({ offset: true }).transform((s) => Math.floor(Date.parse(s) / 1000));
 const listQuery = z.object({
@@ -121,10 +124,12 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('onClose', () => jobs.drain());
   const tags = ['fine-tuning'];
 
-  app.post('/v1/fine_tuning/jobs', { config: { docs: { summary: 'Create a fine-tuning job (Mistral or OpenAI body)', tags, body: mistralCreate, response: jobObject } } }, async (request) => {
+  app.post('/v1/fine_tuning/jobs', { config: { docs: { summary: 'Create a fine-tuning job (Mistral or OpenAI body)', tags, query: createQuery, body: mistralCreate, response: jobObject } } }, async (request) => {
     const openai = typeof (request.body as { training_file?: unknown } | undefined)?.training_file === 'string';
     const dialect = dialectOf(request, openai ? 'openai' : null);
+    const { dry_run } = parse(createQuery, request.query, 'query');
     const spec = await guarded(async () => (openai ? fromOpenAICreate(parse(openAICreate, request.body, 'body')) : fromMistralCreate(parse(mistralCreate, request.body, 'body'))));
+    if (dry_run) return guarded(() => dryRunJob(jobs, callerOf(request), spec));
     const job = await guarded(() => jobs.create(callerOf(request), spec));
     return renderJob(dialect, job, null);
   });
