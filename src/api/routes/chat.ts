@@ -4,7 +4,6 @@
  * renders the prompt, runs the engine and shapes the objects; this file maps them to HTTP.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import {
   ChatInputError, ChatRequestError, chatRequestSchema, mistralChatBounds, completeChat, endEventStream, EngineFailure, EnginePool, findModel, newCompletionMeta,
   normaliseChatRequest, openEventStream, type CompletionMeta, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatRequest, type ChatTarget, type ChoiceDelta,
@@ -12,8 +11,8 @@ import {
 import { dialectOf } from '../dialect.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';
+import { chatCompletionReply } from '../reply-schemas.ts';
 
-const completion = z.object({ id: z.string(), object: z.string(), created: z.int(), model: z.string(), choices: z.array(z.unknown()), usage: z.unknown() }).loose();
 
 function toApiError(err: unknown): unknown {
   if (err instanceof ChatInputError || err instanceof ChatRequestError) return new ApiError('invalid_request', { reason: err.message });
@@ -76,7 +75,7 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   const pool = new EnginePool(ctx.settings);
   app.addHook('onClose', () => pool.close());
 
-  app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: chatCompletionReply, streamContentType: 'text/event-stream' } } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const dialect = dialectOf(request);
     const body = parse(chatRequestSchema, request.body, 'body');
     if (dialect === 'mistral') parse(mistralChatBounds, request.body, 'body');
