@@ -10,6 +10,7 @@ import { jobStatuses } from '../jobs/index.ts';
 const num = z.number().nullable();
 const int = z.int().nullable();
 const str = z.string().nullable();
+const classifierTarget = z.object({ name: z.string(), labels: z.array(z.string()), weight: z.number(), loss_function: z.enum(['single_class', 'multi_class']) });
 
 // ---- fine-tuning jobs, Mistral (reference §2.2) ----
 
@@ -39,8 +40,7 @@ const mistralJobDetails = mistralJob.extend({
     }),
     step_number: z.int(), created_at: z.int(),
   })),
-  classifier_targets: z.array(z.object({ name: z.string(), labels: z.array(z.string()), weight: z.number(), loss_function: z.enum(['single_class', 'multi_class']) }))
-    .optional().describe('classifier jobs only'),
+  classifier_targets: z.array(classifierTarget).optional().describe('classifier jobs only'),
 });
 
 // ---- fine-tuning jobs, OpenAI (reference §6.2) ----
@@ -87,7 +87,14 @@ export const jobCheckpointsReply = z.object({
 
 // ---- models (reference §3, §6.4) ----
 
-const capabilities = z.record(z.string(), z.boolean());
+const capabilities = z.object({
+  completion_chat: z.boolean(), function_calling: z.boolean(), completion_fim: z.boolean(), fine_tuning: z.boolean(), vision: z.boolean(),
+  classification: z.boolean(), moderation: z.boolean(), reasoning: z.boolean(), ocr: z.boolean(), audio: z.boolean(),
+});
+const fineTunedCapabilities = z.object({
+  completion_chat: z.boolean(), completion_fim: z.boolean(), function_calling: z.boolean(), fine_tuning: z.boolean(), classification: z.boolean(),
+});
+
 const cardCommon = {
   id: z.string(), object: z.literal('model'), created: z.int(), owned_by: z.string(), capabilities, name: str, description: str,
   max_context_length: z.int(), aliases: z.array(z.string()), deprecation: str,
@@ -98,9 +105,9 @@ export const modelCardReply = z.union([baseCard, fineTunedCard]);
 export const modelListReply = z.object({ object: z.literal('list'), data: z.array(modelCardReply) });
 export const fineTunedModelReply = z.object({
   id: z.string(), object: z.literal('model'), created: z.int(), owned_by: z.string(), workspace_id: z.string(), root: z.string(),
-  root_version: z.string(), archived: z.boolean(), name: str, description: str, capabilities, max_context_length: z.int(),
+  root_version: z.string(), archived: z.boolean(), name: str, description: str, capabilities: fineTunedCapabilities, max_context_length: z.int(),
   aliases: z.array(z.string()), job: z.string(), model_type: z.enum(['completion', 'classifier']),
-  classifier_targets: z.array(z.record(z.string(), z.unknown())).optional().describe('classifier models only'),
+  classifier_targets: z.array(classifierTarget).optional().describe('classifier models only'),
 });
 
 // ---- chat completions (reference §5.2, §6.3) ----

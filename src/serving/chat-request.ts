@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 
-const textChunk = z.looseObject({ type: z.string(), text: z.string().optional(), thinking: z.unknown().optional() });
+const textChunk = z.looseObject({
+  type: z.string().describe('text, thinking and image_url are accepted (image_url not yet rendered); other types answer 400'),
+  text: z.string().optional(), thinking: z.unknown().optional(), image_url: z.unknown().optional(),
+});
 const content = z.union([z.string(), z.array(textChunk)]).nullish();
 
 const toolCall = z.looseObject({
@@ -65,6 +68,10 @@ export const chatRequestSchema = z.looseObject({
   parallel_tool_calls: z.boolean().nullish().describe('false: a forced tool call is exactly one call'),
   response_format: responseFormat.nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish().describe('accepted; no effect'),
+  frequency_penalty: z.number().min(-2).max(2).nullish().describe('accepted; no effect'),
+  safe_prompt: z.boolean().nullish().describe('accepted; no effect (no safety system prompt is injected)'),
+  prediction: z.looseObject({ type: z.string().optional(), content: z.string().optional() }).nullish().describe('accepted; no effect'),
 });
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
