@@ -3,11 +3,12 @@
 // with tsc (and a wrong one does not), then runs against the live server. Also checks that the
 // generated "Official spec coverage" section of docs/api-compatibility.md is up to date.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { compare, docPath, renderSection, withSection } from '../../scripts/api-compatibility.ts';
 import { loadOfficialSpec, type OpenApiDoc } from '../helpers/official-spec.ts';
@@ -88,7 +89,8 @@ describe('a client generated with openapi-typescript', () => {
     }
     assert.throws(() => tsc('bad.mts'), (e: { stdout?: string }) => /bad\.mts\(\d+,\d+\): error TS2/.test(String(e.stdout)), 'a string weight is a type error');
     const data = await readFile(path.join(root, 'examples', 'quickstart', 'train.jsonl'), 'utf8');
-    const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(dir, 'seed.mts')], {
+    // Asynchronously: the server answering the script runs in this process.
+    const { stdout: out } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(dir, 'seed.mts')], {
       cwd: root, encoding: 'utf8', env: { ...process.env, ATELIER_URL: server.url, ATELIER_KEY: server.key, ATELIER_DATA: data },
     });
     const r = JSON.parse(out.trim().split('\n').pop() as string) as { steps: number; status: string; modelType: string; text: unknown };
