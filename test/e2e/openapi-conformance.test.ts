@@ -4,7 +4,6 @@
 // the served document's 200 schema (strict: it names every field), and the Mistral-dialect replies
 // against the official schemas (test/fixtures/mistral-openapi, additionalProperties included).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -160,7 +159,6 @@ describe('the served OpenAPI document', () => {
         checks.push({ name: `${c.dialect} ${c.method} ${c.path}`, schema: content[declared].schema, instance: c.body });
       }
     }
-    if (process.env.ATELIER_DUMP_CHECKS) writeFileSync(process.env.ATELIER_DUMP_CHECKS, JSON.stringify({ checks }));
     const failures = validateAll(checks).filter((r) => r.errors.length);
     assert.deepEqual(failures, []);
     assert.ok(checks.length >= 30, `${checks.length} replies validated`);
