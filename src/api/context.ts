@@ -38,6 +38,8 @@ export type Services = {
 /** OpenAPI description of a route, from the same zod schemas the handler parses with. */
 export type RouteDocs = {
   summary: string;
+  /** Default: derived from method and path (openapi.ts deriveOperationId). */
+  operationId?: string;
   tags?: string[];
   params?: ZodType;
   query?: ZodType;
@@ -47,6 +49,8 @@ export type RouteDocs = {
   response?: ZodType;
   /** Default application/json. */
   responseContentType?: string;
+  /** A second 200 content type for streamed replies (chat: text/event-stream). */
+  streamContentType?: string;
 };
 
 declare module 'fastify' {

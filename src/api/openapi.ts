@@ -1,6 +1,8 @@
 /**
  * The OpenAPI 3.1 document of every route, built from the zod schemas in each route's
- * `config.docs` (z.toJSONSchema), so routes added later appear without extra work.
+ * `config.docs` (z.toJSONSchema), so routes added later appear without extra work. Every
+ * operation has an operationId (given, or derived from method and path) so clients can be
+ * generated from it (openapi-typescript is checked in test/e2e/openapi-client.test.ts).
  */
 import type { FastifyContextConfig, RouteOptions } from 'fastify';
 import { z, type ZodType } from 'zod';
@@ -11,7 +13,19 @@ type RouteDocs = NonNullable<FastifyContextConfig['docs']>;
 
 type Collected = { method: string; url: string; docs?: RouteDocs; public: boolean };
 
-const toSchema = (schema: ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+// Requests are described as clients may send them (defaults optional), replies as sent.
+const toSchema = (schema: ZodType, io: 'input' | 'output' = 'input') => {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+
+const camel = (word: string) => word.replace(/(?:^|[_-])(\w)/g, (_, c: string) => c.toUpperCase());
+
+/** `get /v1/fine_tuning/jobs/:job_id/events` → `getFineTuningJobsByJobIdEvents`. */
+export function deriveOperationId(method: string, url: string): string {
+  const words = url.split('/').filter((w) => w && w !== 'v1').map((w) => (w.startsWith(':') ? `By${camel(w.slice(1))}` : camel(w)));
+  return method.toLowerCase() + words.join('').replace(/[^A-Za-z0-9]/g, '');
+}
 
 function parameters(schema: ZodType | undefined, where: 'path' | 'query') {
   if (!(schema instanceof z.ZodObject)) return [];
@@ -25,13 +39,16 @@ function parameters(schema: ZodType | undefined, where: 'path' | 'query') {
 
 function operation(route: Collected) {
   const docs = route.docs;
-  const op: Record<string, unknown> = { summary: docs?.summary ?? `${route.method} ${route.url}` };
+  const op: Record<string, unknown> = { operationId: docs?.operationId ?? deriveOperationId(route.method, route.url), summary: docs?.summary ?? `${route.method} ${route.url}` };
   if (docs?.tags) op.tags = docs.tags;
   const params = [...parameters(docs?.params, 'path'), ...parameters(docs?.query, 'query')];
   if (params.length) op.parameters = params;
   if (docs?.body) op.requestBody = { required: true, content: { [docs.bodyContentType ?? 'application/json']: { schema: toSchema(docs.body) } } };
-  const content = docs?.response ? { [docs.responseContentType ?? 'application/json']: { schema: toSchema(docs.response) } } : undefined;
-  op.responses = { '200': { description: 'OK', ...(content ? { content } : {}) }, default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } };
+  const content: Record<string, unknown> | undefined = docs?.response ? { [docs.responseContentType ?? 'application/json']: { schema: toSchema(docs.response, 'output') } } : undefined;
+  if (content && docs?.streamContentType) content[docs.streamContentType] = { schema: { type: 'string', description: 'server-sent events (stream: true)' } };
+  else if (!content && docs?.responseContentType) op.responses = { '200': { description: 'OK', content: { [docs.responseContentType]: { schema: { type: 'string', format: 'binary' } } } } };
+  const ok = (op.responses as { '200'?: unknown } | undefined)?.['200'] ?? { description: 'OK', ...(content ? { content } : {}) };
+  op.responses = { '200': ok, default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } };
   if (route.public) op.security = [];
   return op;
 }

@@ -23,6 +23,13 @@ test('BOM, CRLF and a missing final newline are accepted', async () => {
   assert.equal(r.stats.assistant_turns_trained, 3);
 });
 
+test('blank lines at the end of a file are not samples; a blank line between samples still is', async () => {
+  const trailing = await validateDatasetFile(file('trailing.jsonl', `${good}\n${good}\n\n \r\n`));
+  assert.deepEqual(codes(trailing), []);
+  assert.equal(trailing.valid_lines, 2);
+  assert.deepEqual(codes(await validateDatasetFile(file('inner.jsonl', `${good}\n\n${good}\n\n`))), ['2:line_blank']);
+});
+
 test('invalid UTF-8 and over-long lines are reported with their line numbers', async () => {
   const p = file('bad.jsonl', Buffer.concat([Buffer.from(`${good}\n`), Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a]), Buffer.from(`${'x'.repeat(500)}\n${good}\n`)]));
   const r = await validateDatasetFile(p, { limits: { maxLineBytes: 200 } });

@@ -10,7 +10,7 @@ import { resolveLimits, type DataLimits } from './limits.ts';
 import { readLines, type ByteRange, type RawLine } from './line-reader.ts';
 import { checkRangesInParallel, type ParallelOptions } from './parallel-check.ts';
 import { addSample, emptyStats, type DatasetStats, type TokenCounter } from './stats.ts';
-import { validateLine, type DatasetFormat, type FormatOption, type LineVerdict } from './validate-line.ts';
+import { validateLine, type DatasetFormat, type FormatOption, type LineOptions, type LineVerdict } from './validate-line.ts';
 import type { ClassifierTarget } from './classifier-rules.ts';
 import type { Obj } from './message-rules.ts';
 
@@ -53,19 +53,39 @@ export type CheckedLine = { line: number; bytes: number; problems: LineProblem[]
 /** A valid sample as the worker sees it. */
 export type ValidSample = { line: number; format: DatasetFormat; sample: Obj };
 
-/** Checks every line of a file (or of a byte range of it) in order (file-level problems are not included; see validateDatasetFile). */
+/**
+ * Checks every line of a file (or of a byte range of it) in order (file-level problems are not
+ * included; see validateDatasetFile). Blank lines at the very end of the file are not samples
+ * (editors add them), so they are held back and dropped; a blank line before a sample is still
+ * `line_blank`. A range that ends before the file does reports its held-back blanks: a sample
+ * follows them in a later range (unless the file's last 4 MB range is blank lines only).
+ */
 export async function* checkLines(path: string, opts: ValidateOptions = {}, range?: ByteRange): AsyncGenerator<CheckedLine> {
   const limits = resolveLimits(opts.limits);
   const lineOpts = { format: opts.format ?? 'auto', targets: opts.classifierTargets, limits };
+  let blanks: RawLine[] = [];
   for await (const raw of readLines(path, limits.maxLineBytes, range)) {
-    const verdict = raw.kind === 'text' ? validateLine(raw.text, lineOpts) : null;
-    const problems = raw.kind === 'text' ? (verdict as LineVerdict).problems : [rawProblem(raw, limits)];
-    let tokens = null;
-    if (verdict?.sample && problems.length === 0 && opts.countTokens && verdict.format) {
-      tokens = countSafely(opts.countTokens, verdict.sample, verdict.format, problems);
+    if (raw.kind === 'text' && raw.text.trim() === '') {
+      blanks.push(raw);
+      continue;
     }
-    yield { line: raw.line, bytes: raw.bytes, problems, verdict, tokens };
+    for (const b of blanks) yield checkLine(b, lineOpts, limits, opts);
+    blanks = [];
+    yield checkLine(raw, lineOpts, limits, opts);
   }
+  if (range && blanks.length && range.end < (await stat(path)).size) {
+    for (const b of blanks) yield checkLine(b, lineOpts, limits, opts);
+  }
+}
+
+function checkLine(raw: RawLine, lineOpts: LineOptions, limits: DataLimits, opts: ValidateOptions): CheckedLine {
+  const verdict = raw.kind === 'text' ? validateLine(raw.text, lineOpts) : null;
+  const problems = raw.kind === 'text' ? (verdict as LineVerdict).problems : [rawProblem(raw, limits)];
+  let tokens = null;
+  if (verdict?.sample && problems.length === 0 && opts.countTokens && verdict.format) {
+    tokens = countSafely(opts.countTokens, verdict.sample, verdict.format, problems);
+  }
+  return { line: raw.line, bytes: raw.bytes, problems, verdict, tokens };
 }
 
 /** Yields the valid samples of a file with their line numbers, skipping invalid lines. */

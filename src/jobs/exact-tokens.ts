@@ -33,7 +33,7 @@ function runCount(python: string, input: unknown): Promise<number> {
 }
 
 /** Tokens the trainer will train for this completion job under `plan` (seed and weights as the worker passes them). */
-export async function exactTrainTokens(store: Store, settings: Settings, job: JobRecord, model: BaseModel, plan: TrainingPlan): Promise<number> {
+export async function exactTrainTokens(store: Store, settings: Settings, job: Pick<JobRecord, 'workspaceId' | 'trainingFiles' | 'hyperparameters' | 'seed'>, model: BaseModel, plan: TrainingPlan): Promise<number> {
   const train = [];
   for (const f of job.trainingFiles) {
     const { file, path: local } = await localFile(store, job.workspaceId, f.file_id);

@@ -21,8 +21,8 @@ export type Hyperparameters = z.infer<typeof hyperparametersSchema>;
 
 /** Mistral's request fields (all optional/nullable) plus the extensions: the create request's `hyperparameters`. */
 export const hyperparametersInputSchema = z.object({
-  training_steps: z.int().positive().nullish(), learning_rate: z.number().positive().nullish(), weight_decay: z.number().min(0).nullish(),
-  warmup_fraction: z.number().min(0).max(1).nullish(), epochs: z.number().positive().nullish(), seq_len: z.int().min(16).nullish(),
+  training_steps: z.int().positive().nullish(), learning_rate: z.number().min(1e-8).max(1).nullish(), weight_decay: z.number().min(0).nullish(),
+  warmup_fraction: z.number().min(0).max(1).nullish(), epochs: z.number().positive().nullish(), seq_len: z.int().min(100).nullish(),
   fim_ratio: z.number().min(0).max(1).nullish().describe('accepted; not used (fill-in-the-middle applies to code pretraining, not chat data)'),
   lora_rank: z.int().min(1).max(1024).nullish().describe('Atelier extension: LoRA rank (default 16)'),
   batch_size: z.int().min(1).max(1024).nullish().describe('Atelier extension: sequences per step (default 1)'),
@@ -57,7 +57,7 @@ export function normalizeHyperparameters(input: HyperparametersInput = {}): Hype
 
 const auto = z.union([z.literal('auto'), z.number().positive()]).nullish();
 /** OpenAI's `hyperparameters` (and `method.supervised.hyperparameters`). */
-export const openAIHyperparametersInputSchema = z.object({ n_epochs: auto, batch_size: auto, learning_rate_multiplier: auto });
+export const openAIHyperparametersInputSchema = z.object({ n_epochs: z.union([z.literal('auto'), z.int().min(1).max(50)]).nullish(), batch_size: auto, learning_rate_multiplier: auto });
 export type OpenAIHyperparametersInput = z.infer<typeof openAIHyperparametersInputSchema>;
 
 /**

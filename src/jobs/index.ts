@@ -7,5 +7,6 @@ export * from './render.ts';
 export { queueStartTimes } from './queue.ts';
 export { allowedInvalidFraction, validateJobFiles, type FileCounts, type JobFile, type ValidationOutcome } from './validation.ts';
 export { dedupeKey, JobError, JobsService, type Caller, type JobDetails, type JobErrorKind, type JobSpec } from './service.ts';
+export { dryRunJob } from './dry-run.ts';
 export * from './requests.ts';
 export { toMetricsRow, toResultsCsv, resultsCsvColumns, type MetricsRow } from './metrics.ts';

@@ -74,13 +74,22 @@ export function toMistralJobDetails(job: JobRecord, startTime: number | null, ev
   return out;
 }
 
+/**
+ * OpenAI's n_epochs is an integer or "auto": the requested or derived epochs rounded (at least 1),
+ * "auto" until validation derives them. The precise figure is the Mistral rendering's
+ * `hyperparameters.epochs` (docs/api-compatibility.md).
+ */
+function openAIEpochs(epochs: unknown): number | 'auto' {
+  return typeof epochs === 'number' ? Math.max(1, Math.round(epochs)) : 'auto';
+}
+
 /** OpenAI's fine_tuning.job. */
 export function toOpenAIJob(job: JobRecord): Json {
   const e = job.estimate ?? {};
   const h = job.hyperparameters;
   const lr = typeof h.learning_rate === 'number' ? h.learning_rate : hyperparameterDefaults.learning_rate;
   const hyperparameters = {
-    n_epochs: typeof e.epochs === 'number' ? e.epochs : (h.epochs ?? 'auto'),
+    n_epochs: openAIEpochs(h.epochs ?? e.epochs),
     batch_size: h.batch_size ?? 'auto',
     learning_rate_multiplier: lr / hyperparameterDefaults.learning_rate,
   };

@@ -14,7 +14,7 @@ export const mistralCreateSchema = z.object({
   model: z.string().min(1),
   training_files: z.array(z.object({ file_id: z.string().min(1), weight: z.number().positive().nullish() })).nullish(),
   validation_files: z.array(z.string().min(1)).nullish(),
-  suffix: z.string().nullish(),
+  suffix: z.string().max(18).nullish(),
   integrations: z.array(z.object({ type: z.literal('wandb'), project: z.string().min(1), name: z.string().nullish(), api_key: z.string(), run_name: z.string().nullish() })).nullish(),
   auto_start: z.boolean().nullish(),
   invalid_sample_skip_percentage: z.number().min(0).max(100).nullish(),

@@ -51,12 +51,7 @@ export class JobsService {
 
   /** Creates a QUEUED job and starts validating it; throws JobError (duplicate, unknown file, ...). */
   async create(caller: Caller, spec: JobSpec): Promise<JobRecord> {
-    this.#checkBounds(spec);
-    const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
-    if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
-    for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
-      if (!(await getFile(this.store.db, caller.workspaceId, id))) throw new JobError('job_file_not_found', `No file with id '${id}' in this workspace; upload it with POST /v1/files first.`, id);
-    }
+    await this.checkRequest(caller, spec);
     const key = dedupeKey(spec);
     const job = await this.store.db.transaction(async (tx) => {
       const twin = await findJobByDedupeKey(tx, caller.workspaceId, key, activeStatuses);
@@ -65,6 +60,16 @@ export class JobsService {
     });
     this.validateInBackground(job.id);
     return job;
+  }
+
+  /** The hyperparameters are within bounds and the base model and every file exist (create and dry runs); throws JobError. */
+  async checkRequest(caller: Caller, spec: JobSpec): Promise<void> {
+    this.#checkBounds(spec);
+    const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
+    if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
+    for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
+      if (!(await getFile(this.store.db, caller.workspaceId, id))) throw new JobError('job_file_not_found', `No file with id '${id}' in this workspace; upload it with POST /v1/files first.`, id);
+    }
   }
 
   /** Throws JobError (400, the field named) when a hyperparameter or the seed is out of the settings' bounds. */

@@ -10,9 +10,9 @@ import {
   DeletedFileError, getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, queueStartedJob, transitionJob, type JobRecord, type Store,
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
-import { deviceKind, estimateJob, priorTokensPerSecond } from './estimates.ts';
+import { deviceKind, estimateJob, priorTokensPerSecond, type JobEstimate } from './estimates.ts';
 import { exactTrainTokens } from './exact-tokens.ts';
-import { hyperparametersSchema, planTraining } from './hyperparameters.ts';
+import { hyperparametersSchema, planTraining, type TrainingPlan } from './hyperparameters.ts';
 import { validateJobFiles, type JobFile, type ReportCache } from './validation.ts';
 
 const counters = new Map<string, Promise<TokenCounter>>();
@@ -35,8 +35,17 @@ function reportCache(store: Store): ReportCache {
   };
 }
 
+/** What an assessment needs of a job: a stored one, or a dry run's request that is never stored. */
+export type AssessedJob = Pick<
+  JobRecord, 'workspaceId' | 'model' | 'seed' | 'trainingFiles' | 'validationFiles' | 'jobType' | 'invalidSampleSkipPercentage' | 'classifierTargets' | 'hyperparameters'
+>;
+
+export type Assessment =
+  | { ok: true; estimate: JobEstimate & { device: string }; plan: TrainingPlan & { files: unknown } }
+  | { ok: false; message: string; param: string | null };
+
 /** The job's files as local paths, training files first. */
-async function jobFiles(store: Store, job: JobRecord): Promise<JobFile[]> {
+async function jobFiles(store: Store, job: AssessedJob): Promise<JobFile[]> {
   const wanted = [...job.trainingFiles.map((f) => ({ id: f.file_id, role: 'training' as const })), ...job.validationFiles.map((id) => ({ id, role: 'validation' as const }))];
   const out: JobFile[] = [];
   for (const w of wanted) {
@@ -52,6 +61,34 @@ function tooManySteps(steps: number, max: number): string | null {
   return `the requested epochs come to ${steps} steps on this data, above the most allowed, ${max} (setting jobMaxTrainingSteps); ask for fewer epochs or set training_steps.`;
 }
 
+/**
+ * Validates a job's files and estimates it (steps, tokens, duration, cost) without touching the
+ * job: validation (below) stores the result, a dry run (`dry_run=true`) only answers it. Throws
+ * UnknownBaseModelError / RangeError for a bad model or seq_len.
+ */
+export async function assessJob(store: Store, settings: Settings, job: AssessedJob): Promise<Assessment> {
+  const model = await resolveBaseModel(job.model, { modelsDir: settings.modelsDir, dataDir: settings.dataDir, python: settings.python });
+  const outcome = await validateJobFiles(await jobFiles(store, job), {
+    count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
+    classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,
+    cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath),
+    shards: { dataDir: settings.dataDir, tokenizerPath: model.tokenizerPath },
+  });
+  if (!outcome.ok) return { ok: false, message: outcome.message, param: outcome.param };
+  const planned = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);
+  // Completion packing is replayed exactly; classifier jobs keep the step capacity (their recipe packs differently).
+  const plan = job.jobType === 'completion' ? { ...planned, train_tokens: await exactTrainTokens(store, settings, job, model, planned) } : planned;
+  const tooMany = tooManySteps(plan.training_steps, settings.jobMaxTrainingSteps);
+  if (tooMany) return { ok: false, message: tooMany, param: 'hyperparameters.epochs' };
+  const device = settings.device === 'auto' ? ((await latestThroughputDevice(store.db, job.model)) ?? 'cpu') : deviceKind(settings.device);
+  const measured = await getThroughput(store.db, job.model, device);
+  const estimate = estimateJob({
+    plan, tokensPerSecond: measured ?? priorTokensPerSecond(model.params, device), throughputSource: measured ? 'measured' : 'prior',
+    pricePerGpuHour: settings.pricePerGpuHour, currency: settings.currency,
+  });
+  return { ok: true, estimate: { ...estimate, device }, plan: { ...plan, files: outcome.files } };
+}
+
 /** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED); throws only for a server-side failure, after failing the job. */
 export async function validateNewJob(store: Store, settings: Settings, id: string): Promise<void> {
   const db = store.db;
@@ -62,26 +99,9 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
   const fail = (to: 'FAILED' | 'FAILED_VALIDATION', code: string, message: string, param: string | null) =>
     transitionJob(db, id, ['VALIDATING'], to, { patch: { error: { code, message, param }, finished: true } });
   try {
-    const model = await resolveBaseModel(job.model, { modelsDir: settings.modelsDir, dataDir: settings.dataDir, python: settings.python });
-    const outcome = await validateJobFiles(await jobFiles(store, job), {
-      count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
-      classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,
-      cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath),
-      shards: { dataDir: settings.dataDir, tokenizerPath: model.tokenizerPath },
-    });
-    if (!outcome.ok) return void (await fail('FAILED_VALIDATION', 'invalid_file', outcome.message, outcome.param));
-    const planned = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);
-    // Completion packing is replayed exactly; classifier jobs keep the step capacity (their recipe packs differently).
-    const plan = job.jobType === 'completion' ? { ...planned, train_tokens: await exactTrainTokens(store, settings, job, model, planned) } : planned;
-    const tooMany = tooManySteps(plan.training_steps, settings.jobMaxTrainingSteps);
-    if (tooMany) return void (await fail('FAILED_VALIDATION', 'invalid_job', tooMany, 'hyperparameters.epochs'));
-    const device = settings.device === 'auto' ? ((await latestThroughputDevice(db, job.model)) ?? 'cpu') : deviceKind(settings.device);
-    const measured = await getThroughput(db, job.model, device);
-    const estimate = estimateJob({
-      plan, tokensPerSecond: measured ?? priorTokensPerSecond(model.params, device), throughputSource: measured ? 'measured' : 'prior',
-      pricePerGpuHour: settings.pricePerGpuHour, currency: settings.currency,
-    });
-    await transitionJob(db, id, ['VALIDATING'], 'VALIDATED', { patch: { estimate: { ...estimate, device }, plan: { ...plan, files: outcome.files } } });
+    const a = await assessJob(store, settings, job);
+    if (!a.ok) return void (await fail('FAILED_VALIDATION', a.param === 'hyperparameters.epochs' ? 'invalid_job' : 'invalid_file', a.message, a.param));
+    await transitionJob(db, id, ['VALIDATING'], 'VALIDATED', { patch: { estimate: a.estimate, plan: a.plan } });
     await queueStartedJob(db, id); // auto_start, or /start during validation
   } catch (err) {
     if (err instanceof UnknownBaseModelError || err instanceof RangeError) return void (await fail('FAILED_VALIDATION', 'invalid_job', err.message, 'model'));

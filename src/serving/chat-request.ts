@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 
-const textChunk = z.looseObject({ type: z.string(), text: z.string().optional(), thinking: z.unknown().optional() });
+const textChunk = z.looseObject({
+  type: z.string().describe('text, thinking and image_url are accepted (image_url not yet rendered); other types answer 400'),
+  text: z.string().optional(), thinking: z.unknown().optional(), image_url: z.unknown().optional(),
+});
 const content = z.union([z.string(), z.array(textChunk)]).nullish();
 
 const toolCall = z.looseObject({
@@ -52,21 +55,29 @@ export const chatRequestSchema = z.looseObject({
   model: z.string().min(1),
   messages: z.array(message).min(1),
   stream: z.boolean().nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
+  temperature: z.number().min(0).max(2).nullish().describe("0 to 2 (OpenAI's bound); Mistral-dialect requests are held to Mistral's 1.5"),
   top_p: z.number().gt(0).max(1).nullish(),
-  max_tokens: z.number().int().min(1).nullish(),
-  max_completion_tokens: z.number().int().min(1).nullish(),
+  max_tokens: z.number().int().min(0).nullish().describe('0 answers an empty completion (finish_reason length)'),
+  max_completion_tokens: z.number().int().min(0).nullish(),
   random_seed: z.number().int().nullish(),
   seed: z.number().int().nullish(),
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
   n: z.number().int().min(1).nullish(),
   tools: z.array(functionTool).nullish(),
   tool_choice: toolChoice.nullish(),
+  parallel_tool_calls: z.boolean().nullish().describe('false: a forced tool call is exactly one call'),
   response_format: responseFormat.nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish().describe('accepted; no effect'),
+  frequency_penalty: z.number().min(-2).max(2).nullish().describe('accepted; no effect'),
+  safe_prompt: z.boolean().nullish().describe('accepted; no effect (no safety system prompt is injected)'),
+  prediction: z.looseObject({ type: z.string().optional(), content: z.string().optional() }).nullish().describe('accepted; no effect'),
 });
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
+
+/** Mistral's own bounds where they are tighter than OpenAI's (official spec: temperature 0..1.5). */
+export const mistralChatBounds = z.looseObject({ temperature: z.number().min(0).max(1.5).nullish() });
 
 export type ToolChoice = { kind: 'auto' | 'none' | 'required' } | { kind: 'function'; name: string };
 export type ResponseFormat = { kind: 'text' } | { kind: 'json'; schema: Record<string, unknown> | null };
@@ -84,15 +95,26 @@ export type ChatParams = {
   n: number;
   toolChoice: ToolChoice;
   toolNames: string[];
+  parallelToolCalls: boolean;
   responseFormat: ResponseFormat;
+  /** The content of a last assistant message sent with `prefix: true`: the reply continues it. */
+  prefix: string | null;
 };
 
 /** Mistral's default sampling temperature for chat when the request gives none. */
 const DEFAULT_TEMPERATURE = 0.7;
 
+/** Chunk types the prompt can carry (image_url is accepted and not yet rendered: the vision work owns it). */
+const usableChunks = new Set(['text', 'thinking', 'image_url']);
+
+/** A request the server cannot serve as sent (the route answers 400 with the message). */
+export class ChatRequestError extends Error {}
+
 function contentText(c: z.infer<typeof content>): string {
   if (c === null || c === undefined) return '';
   if (typeof c === 'string') return c;
+  const unusable = c.find((chunk) => !usableChunks.has(chunk.type));
+  if (unusable) throw new ChatRequestError(`content chunks of type '${unusable.type}' are not supported by this server; send the text as a 'text' chunk or a string`);
   return c.map((chunk) => (typeof chunk.text === 'string' ? chunk.text : '')).join('');
 }
 
@@ -110,6 +132,7 @@ function normaliseMessage(m: z.infer<typeof message>): Record<string, unknown> {
     }));
     if (!out.content) delete out.content;
   }
+  if (m.role === 'assistant' && m.prefix) out.prefix = true;
   if (m.role === 'tool') {
     if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
     if (m.name) out.name = m.name;
@@ -130,7 +153,13 @@ function normaliseFormat(rf: ChatRequest['response_format']): ResponseFormat {
   return { kind: 'json', schema: rf.json_schema?.schema ?? null };
 }
 
-/** Turns a parsed request (either dialect) into ChatParams. */
+/** The last message's text when it is an assistant prefix (the tokenizer checks the rest). */
+function prefixOf(messages: ChatRequest['messages']): string | null {
+  const last = messages[messages.length - 1];
+  return last?.role === 'assistant' && last.prefix ? contentText(last.content) : null;
+}
+
+/** Turns a parsed request (either dialect) into ChatParams; throws ChatRequestError for unusable content. */
 export function normaliseChatRequest(req: ChatRequest): ChatParams {
   const tools = (req.tools ?? [])
     .filter((t) => t.type === 'function' && t.function)
@@ -157,6 +186,8 @@ export function normaliseChatRequest(req: ChatRequest): ChatParams {
     n: req.n ?? 1,
     toolChoice: tools.length ? choice : { kind: 'none' },
     toolNames: tools.map((t) => t.function.name),
+    parallelToolCalls: req.parallel_tool_calls !== false,
     responseFormat: normaliseFormat(req.response_format),
+    prefix: prefixOf(req.messages),
   };
 }

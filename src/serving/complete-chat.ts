@@ -65,6 +65,10 @@ type Choice = {
   text: string;
   streamed: number;
   toolMode: boolean;
+  /** Where stop strings are looked for: after the prefix the request gave (`text` starts with it). */
+  stopFrom: number;
+  /** Length of `text` when [TOOL_CALLS] came: what follows is a call, never content. */
+  toolStart: number;
   forceToolFirst: boolean;
   grammar: Constraint | null;
   pendingGrammar: JsonSchema | null | undefined; // a grammar that starts after [TOOL_CALLS]
@@ -92,7 +96,7 @@ function plan(params: ChatParams, tok: Tokenizer): { forceTool: boolean; afterTo
   const forceTool = toolId !== undefined && (tc.kind === 'required' || tc.kind === 'function');
   const listLayout = Number(tok.version.slice(1)) < 11;
   const chosen = tc.kind === 'function' ? tools.filter((t) => t.name === tc.name) : tools;
-  const afterTool = forceTool && listLayout ? toolCallListSchema(chosen) : undefined;
+  const afterTool = forceTool && listLayout ? toolCallListSchema(chosen, params.parallelToolCalls) : undefined;
   const json = params.responseFormat.kind === 'json' && !forceTool ? params.responseFormat.schema : undefined;
   if (json) refuseDeadEnds(json, 'response_format.json_schema.schema');
   if (afterTool) chosen.forEach((t) => refuseDeadEnds(t.parameters, `tools[${tools.indexOf(t)}].function.parameters`));
@@ -112,9 +116,10 @@ export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (
   const room = target.maxSeqLen - prompt.length;
   if (room < 1) throw new ChatInputError(`the prompt has ${prompt.length} tokens; this model takes at most ${target.maxSeqLen - 1}`);
   const maxTokens = Math.min(params.maxTokens ?? room, room);
+  if (maxTokens === 0) return Promise.resolve(emptyCompletion(params, prompt.length, onDelta));
   const p = plan(params, tok);
   const choices: Choice[] = Array.from({ length: params.n }, (_, index) => ({
-    index, ids: [], decoder: tok.streamDecoder(), text: '', streamed: 0, toolMode: false, forceToolFirst: p.forceTool,
+    index, ids: [], decoder: tok.streamDecoder(), text: params.prefix ?? '', streamed: 0, toolMode: false, stopFrom: params.prefix?.length ?? 0, toolStart: 0, forceToolFirst: p.forceTool,
     grammar: p.json !== undefined ? grammarFor(tok, p.json) : null, pendingGrammar: p.afterTool, done: false, finish: 'stop', completionTokens: 0, final: null,
   }));
   const constrained = choices.some((c) => c.forceToolFirst || c.grammar !== null);
@@ -170,6 +175,14 @@ export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (
   });
 }
 
+/** max_tokens 0 (allowed by Mistral's spec): nothing is generated, each choice ends with `length`. */
+function emptyCompletion(params: ChatParams, promptTokens: number, onDelta?: (d: ChoiceDelta) => void): ChatResult {
+  const content = params.prefix ?? '';
+  const choices = Array.from({ length: params.n }, (_, index) => ({ index, content, toolCalls: [], finishReason: 'length' as const }));
+  for (const c of choices) onDelta?.(c);
+  return { choices, usage: { prompt_tokens: promptTokens, completion_tokens: 0, total_tokens: promptTokens } };
+}
+
 function sendFirstMask(c: Choice, tok: Tokenizer, req: EngineRequest): void {
   if (c.forceToolFirst) req.mask(c.index, { allow: [tok.special.toolCalls] });
   else if (c.grammar) req.mask(c.index, c.grammar.maskFor(c.grammar.state));
@@ -180,6 +193,7 @@ function onToken(c: Choice, token: number, tok: Tokenizer, stops: string[], req:
   c.ids.push(token);
   if (token === tok.special.toolCalls) {
     c.toolMode = true;
+    c.toolStart = c.text.length;
     c.forceToolFirst = false;
     if (c.pendingGrammar !== undefined) {
       const g = grammarFor(tok, c.pendingGrammar);
@@ -198,7 +212,7 @@ function onToken(c: Choice, token: number, tok: Tokenizer, stops: string[], req:
   }
   c.text += c.decoder.push(token);
   if (c.toolMode) return null;
-  const hit = firstStop(c.text, stops);
+  const hit = firstStop(c.text, stops, c.stopFrom);
   if (hit >= 0) {
     c.text = c.text.slice(0, hit);
     c.done = true;
@@ -210,10 +224,10 @@ function onToken(c: Choice, token: number, tok: Tokenizer, stops: string[], req:
   return null;
 }
 
-function firstStop(text: string, stops: string[]): number {
+function firstStop(text: string, stops: string[], from: number): number {
   let best = -1;
   for (const s of stops) {
-    const i = s ? text.indexOf(s) : -1;
+    const i = s ? text.indexOf(s, from) : -1;
     if (i >= 0 && (best < 0 || i < best)) best = i;
   }
   return best;
@@ -233,7 +247,10 @@ function heldBack(text: string, stops: string[]): number {
   return keep;
 }
 
-/** The choice's final text and calls; unparseable tool-call output is returned as text. */
+/**
+ * The choice's final text and calls. A call that does not parse (cut off by max_tokens, finish
+ * `length`) is dropped: its JSON is not the model's answer, so it is not passed off as content.
+ */
 function finalOf(c: Choice, tok: Tokenizer): { content: string; calls: ToolCall[] } {
   if (!c.toolMode) return { content: c.text, calls: [] };
   try {
@@ -242,7 +259,7 @@ function finalOf(c: Choice, tok: Tokenizer): { content: string; calls: ToolCall[
   } catch (e) {
     if (!(e instanceof ModelOutputError)) throw e;
   }
-  return { content: c.text, calls: [] };
+  return { content: c.text.slice(0, c.toolStart), calls: [] };
 }
 
 function endChoice(c: Choice, tok: Tokenizer, onDelta?: (d: ChoiceDelta) => void): void {

@@ -1,7 +1,7 @@
 /** src/serving: chat completions and classifications — request schemas, prompt rendering, the engine pool, constrained decoding, SSE. */
-export { chatRequestSchema, normaliseChatRequest, type ChatParams, type ChatRequest } from './chat-request.ts';
+export { ChatRequestError, chatRequestSchema, mistralChatBounds, normaliseChatRequest, type ChatParams, type ChatRequest } from './chat-request.ts';
 export { completeChat, ChatInputError, EngineFailure, type ChatResult, type ChatTarget, type ChoiceDelta, type FinishReason } from './complete-chat.ts';
-export { newCompletionMeta, renderChunk, renderCompletion, type CompletionMeta } from './chat-render.ts';
+export { newCompletionMeta, renderChunk, renderCompletion, type ChatDialect, type CompletionMeta } from './chat-render.ts';
 export { EnginePool, type PoolSettings } from './engine-pool.ts';
 export { Engine, type EngineOptions, type EngineRequest } from './engine.ts';
 export type { ClassifyEvent, RequestEvent } from './engine-protocol.ts';

@@ -60,3 +60,14 @@ test('anyOf, type lists, const and local refs are followed', () => {
   assert.ok(!prefixOk(schema, '{"v":null,"p":"x"'));
   assert.ok(!prefixOk(schema, '{"v":null,"p":1,"k":4'));
 });
+
+test('minItems 1 refuses an empty list and maxItems bounds the items (forced tool-call lists)', () => {
+  const one = { type: 'array', items: { type: 'integer' }, minItems: 1, maxItems: 1 };
+  assert.ok(!prefixOk(one, '[]'));
+  assert.ok(!prefixOk(one, '[ ]'));
+  assert.ok(accepts(one, '[1]'));
+  assert.ok(!prefixOk(one, '[1,'));
+  const some = { type: 'array', items: { type: 'integer' }, minItems: 1 };
+  assert.ok(accepts(some, '[1, 2, 3]'));
+  assert.ok(accepts({ type: 'array' }, '[]'));
+});

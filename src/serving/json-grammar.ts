@@ -7,7 +7,7 @@
  * text so far plus `ch`. `canEnd(state)` says whether the text so far is a complete document.
  *
  * Supported schema keywords: type (string or list), properties, required, additionalProperties,
- * items, enum, const, anyOf/oneOf (the branch is chosen by the value's first character), local
+ * items, minItems (only "at least one") and maxItems (forced tool-call lists), enum, const, anyOf/oneOf (the branch is chosen by the value's first character), local
  * $ref (#/$defs/…, #/definitions/…). Insignificant whitespace is limited to one character between
  * tokens: small models otherwise fill max_tokens with spaces.
  */
@@ -22,7 +22,7 @@ type Frame =
   | { k: 'root'; done: boolean }
   | { k: 'value'; s: JsonSchema }
   | { k: 'obj'; s: JsonSchema; phase: ObjPhase; seen: readonly string[]; key: string }
-  | { k: 'arr'; s: JsonSchema; phase: ArrPhase }
+  | { k: 'arr'; s: JsonSchema; phase: ArrPhase; n: number } // n: items started
   | { k: 'str'; esc: number; key: boolean } // esc: 0 none, 1 after '\', 2..5 hex digits left + 1
   | { k: 'num'; int: boolean; phase: NumPhase }
   | { k: 'lit'; rest: string }
@@ -90,7 +90,7 @@ function frameKey(f: Frame): string {
     case 'root': return `R${f.done}`;
     case 'value': return `V${schemaId(f.s)}`;
     case 'obj': return `O${schemaId(f.s)}${f.phase}${f.seen.join(',')}:${f.key}`;
-    case 'arr': return `A${schemaId(f.s)}${f.phase}`;
+    case 'arr': return `A${schemaId(f.s)}${f.phase}${f.s.maxItems === undefined ? '' : f.n}`;
     case 'str': return `S${f.esc}${f.key}`;
     case 'num': return `N${f.int}${f.phase}`;
     case 'lit': return `L${f.rest}`;
@@ -148,7 +148,7 @@ function startValue(up: Node, s0: JsonSchema, ch: string, root: JsonSchema): Nod
   const t = types(s);
   const allows = (name: string) => t === null || t.has(name);
   if (ch === '{' && allows('object')) return push(up, { k: 'obj', s, phase: 'start', seen: [], key: '' });
-  if (ch === '[' && allows('array')) return push(up, { k: 'arr', s, phase: 'start' });
+  if (ch === '[' && allows('array')) return push(up, { k: 'arr', s, phase: 'start', n: 0 });
   if (ch === '"' && allows('string')) return push(up, { k: 'str', esc: 0, key: false });
   if ((ch === '-' || DIGITS.includes(ch)) && (allows('number') || allows('integer'))) {
     const int = t !== null && !t.has('number');
@@ -252,11 +252,11 @@ function objStep(node: Node, f: Extract<Frame, { k: 'obj' }>, ch: string, root: 
 
 function arrStep(node: Node, f: Extract<Frame, { k: 'arr' }>, ch: string, root: JsonSchema): Node | null {
   const items = (typeof f.s.items === 'object' && f.s.items !== null ? f.s.items : {}) as JsonSchema;
-  if (f.phase === 'start' && ch === ']') return finish(node.up!, null);
+  if (f.phase === 'start' && ch === ']' && !(Number(f.s.minItems) >= 1)) return finish(node.up!, null);
   if (f.phase === 'after-value' && ch === ']') return finish(node.up!, null);
-  if (f.phase === 'after-value' && ch === ',') return replace(node, { ...f, phase: 'after-comma' });
+  if (f.phase === 'after-value' && ch === ',' && !(f.n >= Number(f.s.maxItems))) return replace(node, { ...f, phase: 'after-comma' });
   if (f.phase === 'start' || f.phase === 'after-comma') {
-    return startValue(replace(node, { ...f, phase: 'value' }), items, ch, root);
+    return startValue(replace(node, { ...f, phase: 'value', n: f.n + 1 }), items, ch, root);
   }
   return null;
 }

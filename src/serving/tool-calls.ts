@@ -28,10 +28,10 @@ export function toToolCalls(parsed: { id: string | null; name: string; arguments
 }
 
 /**
- * The schema a forced tool call must follow in the JSON-list format: a list of calls to the named
- * tools with arguments matching each tool's parameters.
+ * The schema a forced tool call must follow in the JSON-list format: a non-empty list of calls to
+ * the named tools (no other keys) with arguments matching each tool's parameters.
  */
-export function toolCallListSchema(tools: { name: string; parameters: Record<string, unknown> }[]): JsonSchema {
+export function toolCallListSchema(tools: { name: string; parameters: Record<string, unknown> }[], parallel = true): JsonSchema {
   // With several tools the grammar cannot tie arguments to the name chosen (anyOf branches are
   // picked by first character, and every call starts with '{'), so only the name is constrained.
   const args = tools.length === 1 && Object.keys(tools[0].parameters).length ? tools[0].parameters : { type: 'object' };
@@ -39,6 +39,8 @@ export function toolCallListSchema(tools: { name: string; parameters: Record<str
     type: 'object',
     properties: { name: { enum: tools.map((t) => t.name) }, arguments: args },
     required: ['name', 'arguments'],
+    additionalProperties: false,
   };
-  return { type: 'array', items };
+  // Forced means at least one call, never `[]`; parallel_tool_calls false means exactly one.
+  return { type: 'array', items, minItems: 1, ...(parallel ? {} : { maxItems: 1 }) };
 }

@@ -20,7 +20,7 @@ before(async () => {
   server = await startTestServer({ settings: { workerPollMs: 50, workerHeartbeatMs: 200, servingThreads: 1, servingMaxSeqLen: 256 } });
   worker = startWorker({ store: server.running.context.store, settings: server.running.context.settings, log: () => undefined });
   const line = JSON.stringify({ messages: [{ role: 'user', content: question }, { role: 'assistant', content: answer }] });
-  modelId = await fineTuneModel(server, { fileName: 'train.jsonl', lines: Array(8).fill(line), hyperparameters: { trainingSteps: 40, learningRate: 0.003, seqLen: 64 } });
+  modelId = await fineTuneModel(server, { fileName: 'train.jsonl', lines: Array(8).fill(line), hyperparameters: { trainingSteps: 40, learningRate: 0.003, seqLen: 100 } });
 });
 
 after(async () => {

@@ -4,22 +4,21 @@
  * renders the prompt, runs the engine and shapes the objects; this file maps them to HTTP.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import {
-  ChatInputError, chatRequestSchema, completeChat, endEventStream, EngineFailure, newCompletionMeta,
-  normaliseChatRequest, openEventStream, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatTarget, type ChoiceDelta,
+  ChatInputError, ChatRequestError, chatRequestSchema, mistralChatBounds, completeChat, endEventStream, EngineFailure, newCompletionMeta,
+  normaliseChatRequest, openEventStream, type CompletionMeta, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatRequest, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
 import type { EnginePool } from '../../serving/index.ts';
 import { findModel } from '../../models/index.ts';
 import { checkChatLimits } from '../chat-limits.ts';
 import type { ApiContext } from '../context.ts';
+import { dialectOf } from '../dialect.ts';
 import { ApiError } from '../errors.ts';
 import { parse } from '../parse.ts';
-
-const completion = z.object({ id: z.string(), object: z.string(), created: z.int(), model: z.string(), choices: z.array(z.unknown()), usage: z.unknown() }).loose();
+import { chatCompletionReply } from '../reply-schemas.ts';
 
 function toApiError(err: unknown): unknown {
-  if (err instanceof ChatInputError) return new ApiError('invalid_request', { reason: err.message });
+  if (err instanceof ChatInputError || err instanceof ChatRequestError) return new ApiError('invalid_request', { reason: err.message });
   if (err instanceof EngineFailure) return new ApiError('engine_failed', { reason: err.message });
   return err;
 }
@@ -37,8 +36,7 @@ function clientGone(reply: FastifyReply): AbortSignal {
   return abort.signal;
 }
 
-async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, model: string, gone: AbortSignal): Promise<void> {
-  const meta = newCompletionMeta(model);
+async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, meta: CompletionMeta, gone: AbortSignal): Promise<void> {
   const res = reply.raw;
   const started = new Set<number>();
   const finals: ChoiceDelta[] = [];
@@ -64,6 +62,14 @@ async function streamCompletion(reply: FastifyReply, params: ChatParams, target:
   }
 }
 
+function guardedNormalise(body: ChatRequest): ChatParams {
+  try {
+    return normaliseChatRequest(body);
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
 /** A failed streamed completion: a JSON error reply before the first event, else an error event that ends the stream. */
 function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean): void {
   const res = reply.raw;
@@ -79,10 +85,10 @@ function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean)
 }
 
 /** A completion as one JSON reply. */
-async function sendCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, gone: AbortSignal): Promise<FastifyReply> {
+async function sendCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, meta: CompletionMeta, gone: AbortSignal): Promise<FastifyReply> {
   try {
     const result = await completeChat(params, target, undefined, gone);
-    return reply.type('application/json; charset=utf-8').send(renderCompletion(newCompletionMeta(params.model), result));
+    return reply.type('application/json; charset=utf-8').send(renderCompletion(meta, result));
   } catch (err) {
     throw toApiError(err);
   }
@@ -106,12 +112,15 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
   app.serverMetrics.gauge('atelier_engine_slots_in_use', 'Chat requests in the serving engines (decoding or waiting for a row).', () => [{ value: pool.slots().inUse }]);
   app.serverMetrics.gauge('atelier_engine_slots', 'Rows the started serving engines can decode together.', () => [{ value: pool.slots().capacity }]);
 
-  app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: completion } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/v1/chat/completions', { config: { docs: { summary: 'Chat completion, streamed as text/event-stream with stream: true', tags: ['chat'], body: chatRequestSchema, response: chatCompletionReply, streamContentType: 'text/event-stream' } } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const gone = clientGone(reply);
+    const dialect = dialectOf(request);
     const body = parse(chatRequestSchema, request.body, 'body');
+    if (dialect === 'mistral') parse(mistralChatBounds, request.body, 'body');
     checkChatLimits(body, ctx.settings);
-    const params = normaliseChatRequest(body);
+    const params = guardedNormalise(body);
     const target = await chatTarget(ctx, pool, request.workspace.id, params.model);
-    return params.stream ? streamCompletion(reply, params, target, params.model, gone) : sendCompletion(reply, params, target, gone);
+    const meta = newCompletionMeta(params.model, dialect);
+    return params.stream ? streamCompletion(reply, params, target, meta, gone) : sendCompletion(reply, params, target, meta, gone);
   });
 }

@@ -7,14 +7,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
-  fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, mistralCreateSchema as mistralCreate, openAICreateSchema as openAICreate, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
+  dryRunJob, fromMistralCreate, fromOpenAICreate, JobError, jobStatuses, mistralCreateSchema as mistralCreate, openAICreateSchema as openAICreate, toMistralJob, toMistralJobDetails, toOpenAICheckpoint,
   toOpenAIEvent, toOpenAIJob, type Caller, type JobDetails, type JobErrorKind,
 } from '../../jobs/index.ts';
 import { hashApiKey, listJobCheckpoints, listJobEvents, type JobFilter, type JobRecord } from '../../store/index.ts';
 import { dialectOf, type Dialect } from '../dialect.ts';
 import { ApiError, type ErrorCode } from '../errors.ts';
+import { jobCheckpointsReply, jobCreateReply, jobDetailsReply, jobEventsReply, jobListReply } from '../reply-schemas.ts';
 import { decodeId, parse, queryBool, queryInt } from '../parse.ts';
 
+const createQuery = z.object({
+  dry_run: queryBool.nullish().describe('true: validate and estimate only; answers object "job.metadata" and creates nothing'),
+});
 const isoSeconds = z.iso.datetime({ offset: true }).transform((s) => Math.floor(Date.parse(s) / 1000));
 const listQuery = z.object({
   page: queryInt.pipe(z.int().min(0)).default(0),
@@ -32,9 +36,6 @@ const listQuery = z.object({
 });
 const cursorQuery = z.object({ after: z.string().optional(), limit: queryInt.pipe(z.int().min(1).max(1000)).default(20) });
 const idParams = z.object({ job_id: z.string().min(1).transform(decodeId) });
-const jobObject = z.object({ id: z.string(), object: z.string(), status: z.string(), model: z.string(), created_at: z.int() }).loose();
-const jobList = z.object({ object: z.literal('list'), data: z.array(jobObject), total: z.int(), has_more: z.boolean() });
-const cursorPage = z.object({ object: z.literal('list'), data: z.array(z.record(z.string(), z.unknown())), has_more: z.boolean() });
 
 const errorCodeOf: Record<JobErrorKind, ErrorCode> = {
   job_not_found: 'job_not_found', duplicate_job: 'job_conflict', job_wrong_state: 'job_wrong_state',
@@ -83,15 +84,17 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
   const jobs = app.services.jobs;
   const tags = ['fine-tuning'];
 
-  app.post('/v1/fine_tuning/jobs', { config: { docs: { summary: 'Create a fine-tuning job (Mistral or OpenAI body)', tags, body: mistralCreate, response: jobObject } } }, async (request) => {
+  app.post('/v1/fine_tuning/jobs', { config: { docs: { summary: 'Create a fine-tuning job (Mistral or OpenAI body)', tags, query: createQuery, body: z.union([mistralCreate, openAICreate]), response: jobCreateReply } } }, async (request) => {
     const openai = typeof (request.body as { training_file?: unknown } | undefined)?.training_file === 'string';
     const dialect = dialectOf(request, openai ? 'openai' : null);
+    const { dry_run } = parse(createQuery, request.query, 'query');
     const spec = await guarded(async () => (openai ? fromOpenAICreate(parse(openAICreate, request.body, 'body')) : fromMistralCreate(parse(mistralCreate, request.body, 'body'))));
+    if (dry_run) return guarded(() => dryRunJob(jobs, callerOf(request), spec));
     const job = await guarded(() => jobs.create(callerOf(request), spec));
     return renderJob(dialect, job, null);
   });
 
-  app.get('/v1/fine_tuning/jobs', { config: { docs: { summary: 'List jobs (Mistral page/page_size + filters, or OpenAI after/limit/metadata[k])', tags, query: listQuery, response: jobList } } }, async (request) => {
+  app.get('/v1/fine_tuning/jobs', { config: { docs: { summary: 'List jobs (Mistral page/page_size + filters, or OpenAI after/limit/metadata[k])', tags, query: listQuery, response: jobListReply } } }, async (request) => {
     const q = parse(listQuery, request.query, 'query');
     const caller = callerOf(request);
     const filter: JobFilter = {
@@ -106,7 +109,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     return { object: 'list' as const, data, total: page.total, has_more: page.jobs.length > limit };
   });
 
-  app.get('/v1/fine_tuning/jobs/:job_id', { config: { docs: { summary: 'Get a job with its events and checkpoints', tags, params: idParams, response: jobObject } } }, async (request) => {
+  app.get('/v1/fine_tuning/jobs/:job_id', { config: { docs: { summary: 'Get a job with its events and checkpoints', tags, params: idParams, response: jobDetailsReply } } }, async (request) => {
     const { job_id } = parse(idParams, request.params, 'path');
     return renderDetails(dialectOf(request), await guarded(() => jobs.details(callerOf(request), job_id)));
   });
@@ -116,10 +119,10 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     const details = await guarded(() => jobs[name](callerOf(request), job_id));
     return reply.type('application/json; charset=utf-8').send(renderDetails(dialectOf(request), details));
   };
-  app.post('/v1/fine_tuning/jobs/:job_id/start', { config: { docs: { summary: 'Start a validated job created with auto_start false (409 in any other state)', tags, params: idParams, response: jobObject } } }, act('start'));
-  app.post('/v1/fine_tuning/jobs/:job_id/cancel', { config: { docs: { summary: 'Cancel a job (its trainer is stopped; 409 once it has ended)', tags, params: idParams, response: jobObject } } }, act('cancel'));
+  app.post('/v1/fine_tuning/jobs/:job_id/start', { config: { docs: { summary: 'Start a validated job created with auto_start false (409 in any other state)', tags, params: idParams, response: jobDetailsReply } } }, act('start'));
+  app.post('/v1/fine_tuning/jobs/:job_id/cancel', { config: { docs: { summary: 'Cancel a job (its trainer is stopped; 409 once it has ended)', tags, params: idParams, response: jobDetailsReply } } }, act('cancel'));
 
-  app.get('/v1/fine_tuning/jobs/:job_id/events', { config: { docs: { summary: "A job's events, newest first (OpenAI cursor page)", tags, params: idParams, query: cursorQuery, response: cursorPage } } }, async (request) => {
+  app.get('/v1/fine_tuning/jobs/:job_id/events', { config: { docs: { summary: "A job's events, newest first (OpenAI cursor page)", tags, params: idParams, query: cursorQuery, response: jobEventsReply } } }, async (request) => {
     const { job_id } = parse(idParams, request.params, 'path');
     const q = parse(cursorQuery, request.query, 'query');
     const job = await guarded(() => jobs.get(callerOf(request), job_id));
@@ -127,7 +130,7 @@ export default async function jobRoutes(app: FastifyInstance): Promise<void> {
     return { object: 'list' as const, data: events.slice(0, q.limit).map(toOpenAIEvent), has_more: events.length > q.limit };
   });
 
-  app.get('/v1/fine_tuning/jobs/:job_id/checkpoints', { config: { docs: { summary: "A job's checkpoints, newest first (OpenAI cursor page)", tags, params: idParams, query: cursorQuery, response: cursorPage } } }, async (request) => {
+  app.get('/v1/fine_tuning/jobs/:job_id/checkpoints', { config: { docs: { summary: "A job's checkpoints, newest first (OpenAI cursor page)", tags, params: idParams, query: cursorQuery, response: jobCheckpointsReply } } }, async (request) => {
     const { job_id } = parse(idParams, request.params, 'path');
     const q = parse(cursorQuery, request.query, 'query');
     const job = await guarded(() => jobs.get(callerOf(request), job_id));

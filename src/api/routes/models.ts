@@ -10,12 +10,11 @@ import { packAdapterTar, removeAdapterFiles } from '../../serving/index.ts';
 import { deleteFineTunedModel, updateFineTunedModel, type FineTunedModelRecord } from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
 import { decodeId, parse } from '../parse.ts';
+import { fineTunedModelReply, modelCardReply, modelListReply } from '../reply-schemas.ts';
 
 const idParams = z.object({ model_id: z.string().min(1).transform(decodeId) });
 const listQuery = z.object({ provider: z.string().optional(), model: z.string().optional() }).loose();
 const updateBody = z.object({ name: z.string().nullish(), description: z.string().nullish() }).loose();
-const card = z.object({ id: z.string(), object: z.string(), created: z.int(), owned_by: z.string(), type: z.enum(['base', 'fine-tuned']), capabilities: z.record(z.string(), z.boolean()) }).loose();
-const cardList = z.object({ object: z.literal('list'), data: z.array(card) });
 const deleted = z.object({ id: z.string(), object: z.literal('model'), deleted: z.boolean() });
 const archived = z.object({ id: z.string(), object: z.literal('model'), archived: z.boolean() });
 const tags = ['models'];
@@ -32,13 +31,13 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
     return found.model;
   }
 
-  app.get('/v1/models', { config: { docs: { summary: 'List base models and the workspace\'s fine-tuned models', tags, query: listQuery, response: cardList } } }, async (request) => {
+  app.get('/v1/models', { config: { docs: { summary: 'List base models and the workspace\'s fine-tuned models', tags, query: listQuery, response: modelListReply } } }, async (request) => {
     const q = parse(listQuery, request.query, 'query');
     const all = await listModelCards(ctx.store.db, ctx.settings, request.workspace.id);
     return { object: 'list' as const, data: q.model ? all.filter((c) => c.id === q.model) : all };
   });
 
-  app.get('/v1/models/:model_id', { config: { docs: { summary: 'Retrieve a model card (ids may be percent-encoded)', tags, params: idParams, response: card } } }, async (request) => {
+  app.get('/v1/models/:model_id', { config: { docs: { summary: 'Retrieve a model card (ids may be percent-encoded)', tags, params: idParams, response: modelCardReply } } }, async (request) => {
     const { model_id } = parse(idParams, request.params, 'path');
     const found = await findModel(ctx.store.db, ctx.settings, request.workspace.id, model_id);
     if (!found) throw new ApiError('model_not_found', { id: model_id });
@@ -52,7 +51,7 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
     return { id: m.id, object: 'model' as const, deleted: true };
   });
 
-  app.patch('/v1/fine_tuning/models/:model_id', { config: { docs: { summary: 'Update a fine-tuned model\'s name or description', tags, params: idParams, body: updateBody } } }, async (request) => {
+  app.patch('/v1/fine_tuning/models/:model_id', { config: { docs: { summary: 'Update a fine-tuned model\'s name or description', tags, params: idParams, body: updateBody, response: fineTunedModelReply } } }, async (request) => {
     const m = await fineTuned(request, 'updated');
     const body = parse(updateBody, request.body ?? {}, 'body');
     const updated = await updateFineTunedModel(ctx.store.db, request.workspace.id, m.id, { name: body.name, description: body.description });
