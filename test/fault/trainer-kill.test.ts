@@ -41,7 +41,7 @@ async function startJob(server: TestServer, trainingSteps: number) {
 
 /** SIGKILLs the job's running trainer once it has written a checkpoint; returns that checkpoint's step. */
 async function killTrainerAfterCheckpoint(server: TestServer, openai: OpenAI, jobId: string, after = 0): Promise<number> {
-  const ckpts = await until(() => openai.fineTuning.jobs.checkpoints.list(jobId), (p) => p.data.some((c) => c.step_number > after), 'a checkpoint');
+  const ckpts = await until(() => openai.fineTuning.jobs.checkpoints.list(jobId), (p) => p.data.some((c) => c.step_number > after), 'a checkpoint', 300_000);
   const pids = await until(() => trainerPids(server.dataDir, jobId), (p) => p.length > 0, 'the trainer process', 10_000);
   for (const pid of pids) process.kill(pid, 'SIGKILL');
   return Math.max(...ckpts.data.map((c) => c.step_number));
@@ -61,7 +61,7 @@ function suite(name: string, postgres: boolean, skip: string | false) {
       });
       const { mistral, openai, jobId } = await startJob(server, 30);
       const killedAt = await killTrainerAfterCheckpoint(server, openai, jobId);
-      const done = await until(async () => knownJob(await mistral.fineTuning.jobs.get({ jobId })), (j) => ended.includes(j.status), 'the job to end');
+      const done = await until(async () => knownJob(await mistral.fineTuning.jobs.get({ jobId })), (j) => ended.includes(j.status), 'the job to end', 300_000);
       assert.equal(done.status, 'SUCCESS', JSON.stringify(done));
       const events = (await openai.fineTuning.jobs.listEvents(jobId, { limit: 1000 })).data.reverse() as Ev[];
       const retry = events.find((e) => e.message.startsWith('Training interrupted'));
@@ -97,7 +97,7 @@ function suite(name: string, postgres: boolean, skip: string | false) {
       });
       const { mistral, openai, jobId } = await startJob(server, 30);
       await killTrainerAfterCheckpoint(server, openai, jobId);
-      const done = await until(async () => knownJob(await mistral.fineTuning.jobs.get({ jobId })), (j) => ended.includes(j.status), 'the job to end');
+      const done = await until(async () => knownJob(await mistral.fineTuning.jobs.get({ jobId })), (j) => ended.includes(j.status), 'the job to end', 300_000);
       assert.equal(done.status, 'FAILED');
       const message = (await openai.fineTuning.jobs.retrieve(jobId)).error?.message ?? '';
       assert.match(message, /killed by SIGKILL \(likely the out-of-memory killer: lower batch_size or seq_len/);

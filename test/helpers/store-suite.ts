@@ -21,6 +21,7 @@ import {
   listApiKeys,
   listFiles,
   listMigrations,
+  migrate,
   openStore,
   removeOrphans,
   setFileValidation,
@@ -200,6 +201,30 @@ export function runStoreSuite(name: string, make: MakeLocation, skip?: string | 
       const root = path.dirname(path.dirname(store.blobs.localPath('ab/x') ?? ''));
       const blobs = (await Promise.all((await readdir(root)).map(async (d) => readdir(path.join(root, d))))).flat();
       assert.equal(blobs.length, 5, 'one blob per distinct upload, no temp files');
+    });
+
+    it('migrates duplicates that racing uploads left before the unique index into later slots', async (t) => {
+      const { store } = await withStore(t, make);
+      const db = store.db;
+      // Back to the schema before 004-files-unique-content, where concurrent uploads could duplicate rows.
+      await db.exec('DROP INDEX files_unique_content; ALTER TABLE files DROP COLUMN dedup_slot; CREATE INDEX files_dedup ON files (workspace_id, sha256, filename)');
+      await db.run('DELETE FROM schema_migrations WHERE id = $1', ['004-files-unique-content']);
+      const ws = await ensureWorkspace(db, 'legacy');
+      const row = (id: string, ms: number, name = 'train.jsonl') =>
+        db.run(
+          `INSERT INTO files (id, workspace_id, filename, purpose, sample_type, source, bytes, sha256, blob_key, visibility, status, created_at, created_ms)
+           VALUES ($1, $2, $3, 'fine-tune', 'instruct', 'upload', 1, 'abc', $1, 'workspace', 'processed', 1, $4)`,
+          [id, ws.id, name, ms],
+        );
+      await row('f3', 3);
+      await row('f1', 1);
+      await row('f2', 1);
+      await row('g1', 2, 'other.jsonl');
+      assert.deepEqual(await migrate(db), ['004-files-unique-content']);
+      const slots = await db.query<{ id: string; dedup_slot: number }>('SELECT id, dedup_slot FROM files ORDER BY id');
+      assert.deepEqual(slots.map((r) => [r.id, Number(r.dedup_slot)]), [['f1', 0], ['f2', 1], ['f3', 2], ['g1', 0]]);
+      const again = await upload(store, ws.id, 'x'); // a different sha: a new row in slot 0
+      assert.equal(again.created, true);
     });
 
     it('removes old upload temp files and row-less blobs, keeps owned and young ones', async (t) => {
