@@ -72,11 +72,26 @@ export async function ensureShardDir(
     const counts = await write(tmp);
     await writeFile(path.join(tmp, 'meta.json'), JSON.stringify({ format: shardFormat, ...counts, tokenizer_sha256: p.tokenizerSha256, source_sha256: p.sourceSha256 }));
     if (existsSync(metaPath)) await rm(tmp, { recursive: true, force: true }); // another worker finished first
-    else await rename(tmp, dir);
+    else await renameUnlessWritten(tmp, dir, metaPath);
     return { dir, key: p.key, reused: false, samples: counts.samples, tokens: counts.tokens, trainedTokens: counts.trained_tokens };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * Renames the finished temporary folder into place; when another writer (a second job validating
+ * the same file at once, another worker) renamed its own copy first, the rename fails with
+ * ENOTEMPTY/EEXIST and that shard, byte-identical by construction, is kept instead.
+ */
+async function renameUnlessWritten(tmp: string, dir: string, metaPath: string): Promise<void> {
+  try {
+    await rename(tmp, dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !existsSync(metaPath)) throw err;
+    await rm(tmp, { recursive: true, force: true });
   }
 }
 

@@ -114,7 +114,7 @@ describe('the web console', { skip: skip ?? false }, () => {
     await page.click('input[aria-label="Train on train.jsonl"]');
     await page.type('input[name=training_steps]', String(steps));
     await page.type('input[name=learning_rate]', '0.003');
-    await page.type('input[name=seq_len]', '64');
+    await page.type('input[name=seq_len]', '128');
     assert.equal(await page.$eval('#auto-start', (el) => (el as HTMLInputElement).checked), false);
     await checkPage('job-new');
     await page.click('::-p-text(Create job)');

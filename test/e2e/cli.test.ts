@@ -72,7 +72,7 @@ describe('atelier CLI against a live server', () => {
   });
 
   it('jobs create --no-start | get | start | watch (to SUCCESS) | list; cancel', async () => {
-    const created = await json<{ id: string; status: string }>(['jobs', 'create', '--model', 'tiny-mistral', '--training-file', fileId, '--steps', '6', '--seq-len', '32', '--learning-rate', '0.001', '--no-start']);
+    const created = await json<{ id: string; status: string }>(['jobs', 'create', '--model', 'tiny-mistral', '--training-file', fileId, '--steps', '6', '--seq-len', '128', '--learning-rate', '0.001', '--no-start']);
     let got = await json<{ status: string }>(['jobs', 'get', created.id]);
     for (let i = 0; got.status !== 'VALIDATED' && i < 100; i++) got = await json<{ status: string }>(['jobs', 'get', created.id]);
     assert.equal(got.status, 'VALIDATED');

@@ -36,7 +36,7 @@ before(async () => {
   const [train, valid] = [await upload('train.jsonl'), await upload('valid.jsonl')];
   const job = completionJob(await mistral.fineTuning.jobs.create({
     model: 'tiny-mistral', trainingFiles: [{ fileId: train, weight: 1 }], validationFiles: [valid], autoStart: true,
-    hyperparameters: { trainingSteps: steps, seqLen: 32, learningRate: 0.001 },
+    hyperparameters: { trainingSteps: steps, seqLen: 128, learningRate: 0.001 },
   }));
   const done = await until(async () => completionJob(await mistral.fineTuning.jobs.get({ jobId: job.id })), (j) => endedStatuses.includes(j.status), 'the job to end', 240_000, 200);
   assert.equal(done.status, 'SUCCESS');

@@ -41,8 +41,8 @@ describe('Prometheus /metrics', () => {
   it('counts jobs by status and the queue, and times requests by route and status', async () => {
     const mistral = new Mistral({ serverURL: server.url, apiKey: server.key });
     const file = await mistral.files.upload({ file: { fileName: 'train.jsonl', content: await openAsBlob(path.join(example, 'train.jsonl')) } });
-    await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: true, hyperparameters: { trainingSteps: 2, seqLen: 32 } });
-    await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: false, hyperparameters: { trainingSteps: 3, seqLen: 32 } });
+    await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: true, hyperparameters: { trainingSteps: 2, seqLen: 128 } });
+    await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: false, hyperparameters: { trainingSteps: 3, seqLen: 128 } });
     assert.equal((await fetch(`${server.url}/v1/nowhere`, { headers: { authorization: `Bearer ${server.key}` } })).status, 404);
     // No worker runs here: both jobs stop at VALIDATED, the auto-started one waits in the queue.
     const s = await until(scrape, (m) => m.get('atelier_jobs{status="VALIDATED"}') === 2, 'both jobs validated', 60_000, 200);
