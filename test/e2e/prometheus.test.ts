@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mistral } from 'mistralai-ft';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { completionJob } from '../helpers/jobs.ts';
 import { until } from '../helpers/wait.ts';
 
 const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
@@ -41,11 +42,14 @@ describe('Prometheus /metrics', () => {
   it('counts jobs by status and the queue, and times requests by route and status', async () => {
     const mistral = new Mistral({ serverURL: server.url, apiKey: server.key });
     const file = await mistral.files.upload({ file: { fileName: 'train.jsonl', content: await openAsBlob(path.join(example, 'train.jsonl')) } });
-    await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: true, hyperparameters: { trainingSteps: 2, seqLen: 128 } });
-    await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: false, hyperparameters: { trainingSteps: 3, seqLen: 128 } });
+    const auto = completionJob(await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: true, hyperparameters: { trainingSteps: 2, seqLen: 128 } }));
+    const held = completionJob(await mistral.fineTuning.jobs.create({ model: 'tiny-mistral', trainingFiles: [{ fileId: file.id, weight: 1 }], autoStart: false, hyperparameters: { trainingSteps: 3, seqLen: 128 } }));
     assert.equal((await fetch(`${server.url}/v1/nowhere`, { headers: { authorization: `Bearer ${server.key}` } })).status, 404);
-    // No worker runs here: both jobs stop at VALIDATED, the auto-started one waits in the queue.
-    const s = await until(scrape, (m) => m.get('atelier_jobs{status="VALIDATED"}') === 2, 'both jobs validated', 60_000, 200);
+    // No worker runs here: the held job stops at VALIDATED, the auto-started one waits at QUEUED.
+    // A job is QUEUED before validation too: the estimate in its metadata tells the two apart.
+    const validated = async () => Promise.all([auto, held].map(async (j) => completionJob(await mistral.fineTuning.jobs.get({ jobId: j.id }))));
+    await until(validated, ([a, h]) => a?.status === 'QUEUED' && a.metadata?.trainTokens != null && h?.status === 'VALIDATED', 'both jobs validated', 60_000, 200);
+    const s = await until(scrape, (m) => m.get('atelier_jobs{status="VALIDATED"}') === 1 && m.get('atelier_jobs{status="QUEUED"}') === 1, 'the counts scraped', 60_000, 200);
     assert.equal(s.get('atelier_jobs{status="RUNNING"}'), 0);
     assert.equal(s.get('atelier_job_queue_depth'), 1, 'only the auto-started job waits for a worker');
     assert.equal(s.get('atelier_engine_slots_in_use'), 0);
