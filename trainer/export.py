@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 import torch
@@ -65,13 +68,37 @@ def export_gguf(src: ExportSource, out: Path, a: argparse.Namespace) -> list[str
     return files
 
 
+_ADAPTER_NAMES = {"adapter_config.json", "adapter_model.safetensors", "lora.safetensors", "params.json"}
+
+
+def unpack_adapter(tar_path: Path, into: Path) -> Path:
+    """Extract the adapter files of a tar (any folder depth, regular files only) into `into`."""
+    try:
+        with tarfile.open(tar_path) as tar:
+            for member in tar:
+                name = Path(member.name).name
+                if member.isfile() and name in _ADAPTER_NAMES and not (into / name).exists():
+                    src = tar.extractfile(member)
+                    assert src is not None
+                    with src, open(into / name, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+    except tarfile.TarError as e:
+        raise ValueError(f"the upload is not a tar archive: {e}") from e
+    return into
+
+
 def import_adapter(a: argparse.Namespace) -> list[str]:
     """Read a PEFT (or Mistral) adapter, check it fits the base, write it in Atelier's layout."""
     args = read_model_args(a.model_dir)
+    source = Path(a.import_adapter)
+    if source.is_file():
+        source = unpack_adapter(source, Path(tempfile.mkdtemp(dir=a.out)))
     try:
-        state, scaling = read_adapter(a.import_adapter, args)
-    except (RuntimeError, KeyError) as e:  # q/k rows that cannot be un-permuted for this base's heads
-        raise ValueError(f"the adapter does not fit the base model: {e}") from e
+        state, scaling = read_adapter(source, args)
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - uploaded bytes: unreadable safetensors, missing keys, q/k rows of other heads
+        raise ValueError(f"the adapter cannot be read for this base model: {type(e).__name__}: {e}") from e
     check_adapter_shapes(state, args)
     rank = next(t.shape[0] for k, t in state.items() if ".lora_A." in k)
     expected = {f"layers.{i}.{m}.lora_{ab}.weight" for i in range(args.n_layers)
@@ -82,6 +109,8 @@ def import_adapter(a: argparse.Namespace) -> list[str]:
         state[key] = torch.zeros(out_dim, in_dim)
     write_adapter_files(Path(a.out), {k: v.float().contiguous() for k, v in state.items()}, args,
                         LoRAConfig(rank=rank, scaling=scaling), a.base_id or Path(a.model_dir).name)
+    if source != Path(a.import_adapter):
+        shutil.rmtree(source)
     return ["adapter_config.json", "adapter_model.safetensors", "lora.safetensors", "params.json"]
 
 

@@ -67,6 +67,11 @@ export const definitions = {
   workerHeartbeatMs: def('ATELIER_WORKER_HEARTBEAT_MS', int(2000), 'How often a worker running a job touches its heartbeat (milliseconds).'),
   workerStaleMs: def('ATELIER_WORKER_STALE_MS', int(30000), 'A running job whose heartbeat is older than this (milliseconds) is taken over by another worker and resumed from its last checkpoint.'),
   workerPollMs: def('ATELIER_WORKER_POLL_MS', int(1000), 'How long an idle worker waits between looks for a job to claim (milliseconds).'),
+
+  // Exports and imports (docs/export.md)
+  exportShardBytes: def('ATELIER_EXPORT_SHARD_BYTES', int(2048 * MB), 'Largest safetensors shard of a merged Hugging Face export (bytes); the exporter holds about one tensor in memory whatever this is.'),
+  exportMaxCached: def('ATELIER_EXPORT_MAX_CACHED', int(4), 'Exports kept on disk per model (under <data-dir>/exports) so a repeated download is not rebuilt; the oldest beyond this are deleted.'),
+  importMaxBytes: def('ATELIER_IMPORT_MAX_BYTES', int(4096 * MB), 'Largest adapter tar accepted by POST /v1/fine_tuning/models/import; larger uploads get 413.'),
 } as const;
 
 type Definitions = typeof definitions;
