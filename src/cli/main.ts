@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   keys: () => import('./commands/keys.ts'),
   data: () => import('./commands/data.ts'),
   quickstart: () => import('./commands/quickstart.ts'),
+  export: () => import('./commands/export.ts'),
 };
 
 const usage = `usage: atelier <command> [options]
@@ -21,6 +22,7 @@ commands:
   keys         create and list API keys (atelier keys create --workspace W)
   data         validate | tokenize | reformat | split | stats dataset files
   quickstart   start Atelier and fine-tune the built-in model end to end
+  export       download a model as PEFT, merged weights or GGUF (docs/export.md)
 
 Run 'atelier <command> --help' for a command's options.`;
 
