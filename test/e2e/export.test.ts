@@ -52,7 +52,7 @@ before(async () => {
   server = await startTestServer({ settings: { workerPollMs: 50, workerHeartbeatMs: 200, servingThreads: 1, servingMaxSeqLen: 256, exportShardBytes: 12_000_000 } });
   worker = startWorker({ store: server.running.context.store, settings: server.running.context.settings, log: () => undefined });
   const lines = pairs.flatMap(({ q, a }) => Array(4).fill(JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] })) as string[]);
-  modelId = await fineTuneModel(server, { fileName: 'train.jsonl', lines, hyperparameters: { trainingSteps: 50, learningRate: 0.003, seqLen: 64 } });
+  modelId = await fineTuneModel(server, { fileName: 'train.jsonl', lines, hyperparameters: { trainingSteps: 50, learningRate: 0.003, seqLen: 64 }, ms: 480_000 });
   work = await mkdtemp(path.join(os.tmpdir(), 'atelier-export-'));
   tokenizer = await loadTokenizer(path.join(repoRoot, 'models', 'tiny-mistral', 'tokenizer.model.v3'));
   llama = await getLlama({ build: 'never', gpu: false });
@@ -64,15 +64,18 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** Greedy ids from llama.cpp for a prompt (BOS included in `prompt`), up to EOS or `max`. */
+/** Greedy ids from llama.cpp for a prompt (BOS included in `prompt`) up to EOS (not included; it
+ * ends the generator); fails if `max` tokens come without one. */
 async function llamaGreedy(model: LlamaModel, prompt: number[], max: number, lora?: string): Promise<number[]> {
   const context = await model.createContext({ contextSize: 256, lora: lora ? { adapters: [{ filePath: lora, scale: 1 }] } : undefined });
   try {
     const out: number[] = [];
     for await (const t of context.getSequence().evaluate(prompt as never[], { temperature: 0 })) {
+      if (Number(t) === tokenizer.special.eos) return out;
       out.push(Number(t));
-      if (Number(t) === tokenizer.special.eos || out.length >= max) break;
+      if (out.length >= max) break;
     }
+    assert.ok(out.length < max, `llama.cpp stopped with EOS within ${max} tokens: ${out}`);
     return out;
   } finally {
     await context.dispose();
@@ -137,8 +140,7 @@ describe('exports of a fine-tuned model', () => {
     const lora = path.join(work, 'gguf', pick(files, /-lora-f16\.gguf$/));
     try {
       for (const { prompt, answer } of atelier) {
-        const expected = [...tokenizer.encodeText(answer), tokenizer.special.eos];
-        assert.deepEqual(await llamaGreedy(f16, prompt, 24), expected, 'f16 GGUF: Atelier\'s tokens');
+        assert.deepEqual(await llamaGreedy(f16, prompt, 24), tokenizer.encodeText(answer), 'f16 GGUF: Atelier\'s tokens, then EOS');
         assert.equal(tokenizer.decode(await llamaGreedy(q8Model, prompt, 24)), answer, 'q8_0 GGUF: the trained answer');
         assert.equal(tokenizer.decode(await llamaGreedy(baseModel, prompt, 24, lora)), answer, 'base GGUF + GGUF LoRA: the trained answer');
       }
