@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { exportDtypes, exportFormats, exportQuants } from '../../exports/produce.ts';
+import { exportDtypes, exportFormats, exportQuants } from '../../exports/options.ts';
 import { untar } from '../untar.ts';
 
 const usage = `usage: atelier export MODEL --format peft|merged-hf|merged-mistral|gguf --out DIR
