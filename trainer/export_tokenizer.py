@@ -65,22 +65,17 @@ def gguf_vocab(info: TokenizerInfo, vocab_size: int) -> GgufVocab:
 
 
 def _spm_vocab(info: TokenizerInfo) -> GgufVocab:
+    """Pieces, scores and types straight from the model proto: SentencePiece's piece types
+    (NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, UNUSED 5, BYTE 6) are GGUF's token types, and
+    USER_DEFINED ([REFERENCE_DOC_n] in v3) must stay so for llama.cpp to keep them whole in text."""
     import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(info.path.read_bytes())
     p = spm.SentencePieceProcessor(model_file=str(info.path))
-    tokens, scores, types = [], [], []
-    for i in range(p.vocab_size()):
-        tokens.append(p.IdToPiece(i).encode())
-        scores.append(p.GetScore(i))
-        kind = gguf.TokenType.NORMAL
-        if p.IsUnknown(i):
-            kind = gguf.TokenType.UNKNOWN
-        if p.IsControl(i):
-            kind = gguf.TokenType.CONTROL
-        if p.IsUnused(i):
-            kind = gguf.TokenType.UNUSED
-        if p.IsByte(i):
-            kind = gguf.TokenType.BYTE
-        types.append(kind)
+    tokens = [piece.piece.encode() for piece in proto.pieces]
+    scores = [piece.score for piece in proto.pieces]
+    types = [int(piece.type) for piece in proto.pieces]
     return GgufVocab("llama", "default", tokens, scores, types, None, p.bos_id(), p.eos_id(), p.unk_id())
 
 
