@@ -54,12 +54,12 @@ def tensor_type(shape: tuple[int, ...], quant: str) -> Q:
 
 
 def _encode(t: torch.Tensor, qtype: Q) -> np.ndarray:
-    a = t.float().numpy()
-    if qtype == Q.F32:
-        return a
+    """The tensor's bytes as `qtype` (F16 cast directly, without an fp32 copy)."""
     if qtype == Q.F16:
-        return a.astype(np.float16)
-    return gguf.quants.quantize(a, qtype)
+        return t.to(torch.float16).contiguous().numpy()
+    if qtype == Q.F32:
+        return t.float().contiguous().numpy()
+    return gguf.quants.quantize(t.float().numpy(), qtype)
 
 
 def _nbytes(shape: tuple[int, ...], qtype: Q) -> int:

@@ -81,16 +81,18 @@ class ExportSource:
         return max(self.specs, key=lambda s: s.shape[0] * (s.shape[1] if len(s.shape) > 1 else 1)).dtype
 
     def read(self, spec: TensorSpec) -> torch.Tensor:
-        """One tensor, native layout, adapter merged (fp32 maths), in fp32."""
+        """One tensor, native layout, adapter merged. Merged tensors come out in fp32 (the merge is
+        done in fp32); the others in the base file's dtype, so the biggest ones (embeddings,
+        output) are never copied to fp32 on the way through."""
         with safe_open(str(spec.file), framework="pt") as st:
-            t = st.get_tensor(spec.key).float()
+            t = st.get_tensor(spec.key)
         heads = rope_heads(spec.native, self.args) if self.hf_base else None
         if heads:
             t = unpermute_rows_from_hf(t, heads)
         prefix = spec.native.removesuffix(".weight")
         a, b = self.lora.get(f"{prefix}.lora_A.weight"), self.lora.get(f"{prefix}.lora_B.weight")
         if a is not None and b is not None:
-            t = t.addmm_(b.float(), a.float(), alpha=self.scaling)  # W + s * B @ A
+            t = t.float().addmm_(b.float(), a.float(), alpha=self.scaling)  # W + s * B @ A
         return t
 
     def tensors(self) -> Iterator[tuple[TensorSpec, torch.Tensor]]:
