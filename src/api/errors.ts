@@ -33,6 +33,8 @@ export const errorCodes = {
   model_not_found: { status: 404, type: 'invalid_request_error', message: "No model with id '{id}' (list them with GET /v1/models)." },
   model_wrong_type: { status: 400, type: 'invalid_request_error', message: "'{id}' is a {type} model; {use}" },
   model_not_fine_tuned: { status: 400, type: 'invalid_request_error', message: "'{id}' is a base model; only fine-tuned models can be {action}." },
+  export_invalid: { status: 400, type: 'invalid_request_error', message: '{reason}' },
+  import_too_large: { status: 413, type: 'invalid_request_error', message: 'The adapter tar is larger than {maxBytes} bytes (setting importMaxBytes / ATELIER_IMPORT_MAX_BYTES).' },
   engine_failed: { status: 500, type: 'server_error', message: 'The serving engine failed: {reason}' },
   internal_error: { status: 500, type: 'server_error', message: 'Internal server error (request id {requestId}); the server log has the details.' },
 } as const satisfies Record<string, ErrorSpec>;

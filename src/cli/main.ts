@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   jobs: () => import('./commands/jobs.ts'),
   models: () => import('./commands/models.ts'),
   chat: () => import('./commands/chat.ts'),
+  export: () => import('./commands/export.ts'),
 };
 
 const usage = `usage: atelier <command> [options]
@@ -27,6 +28,7 @@ on this machine:
   keys         create and list API keys (atelier keys create --workspace W)
   data         validate | tokenize | reformat | split | stats dataset files
   quickstart   start Atelier and fine-tune the built-in model end to end
+  export       download a model as PEFT, merged weights or GGUF (docs/export.md)
 
 against a running server (--url / ATELIER_URL, --api-key / ATELIER_API_KEY):
   files        upload | list | get | delete | download

@@ -86,6 +86,11 @@ export const definitions = {
   // Metrics (docs/metrics.md)
   jobMetricsMaxPoints: def('ATELIER_JOB_METRICS_MAX_POINTS', z.coerce.number().int().min(16).default(10000), 'Most metrics rows kept per job (one per optimizer step); past it the history keeps every 2nd, 4th, … step plus every evaluation and the last step, and metrics events are thinned alike.'),
   jobTensorboard: def('ATELIER_JOB_TENSORBOARD', z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'), 'Write TensorBoard event files per job to <data-dir>/jobs/<job-id>/tensorboard (train and valid scalars per step).'),
+
+  // Exports and imports (docs/export.md)
+  exportShardBytes: def('ATELIER_EXPORT_SHARD_BYTES', int(2048 * MB), 'Largest safetensors shard of a merged Hugging Face export (bytes); the exporter holds about one tensor in memory whatever this is.'),
+  exportMaxCached: def('ATELIER_EXPORT_MAX_CACHED', int(4), 'Exports kept on disk per model (under <data-dir>/exports) so a repeated download is not rebuilt; the oldest beyond this are deleted.'),
+  importMaxBytes: def('ATELIER_IMPORT_MAX_BYTES', int(4096 * MB), 'Largest adapter tar accepted by POST /v1/fine_tuning/models/import; larger uploads get 413.'),
 } as const;
 
 type Definitions = typeof definitions;

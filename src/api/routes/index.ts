@@ -6,6 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import chat from './chat.ts';
 import classifiers from './classifiers.ts';
 import webConsole from './console.ts';
+import exportsRoutes from './exports.ts';
 import files from './files.ts';
 import jobs from './jobs.ts';
 import jobMetrics from './job-metrics.ts';
@@ -14,4 +15,4 @@ import models from './models.ts';
 import serverMetrics from './server-metrics.ts';
 
 // serverMetrics first: its timing hook and `app.serverMetrics` must exist before the others register.
-export const routes: FastifyPluginAsync[] = [serverMetrics, meta, files, jobs, jobMetrics, models, chat, classifiers, webConsole];
+export const routes: FastifyPluginAsync[] = [serverMetrics, meta, files, jobs, jobMetrics, models, chat, classifiers, exportsRoutes, webConsole];

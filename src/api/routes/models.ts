@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { removeModelExports } from '../../exports/index.ts';
 import { findModel, fineTunedModelObject, listModelCards, modelCard } from '../../models/index.ts';
 import { packAdapterTar, removeAdapterFiles } from '../../serving/index.ts';
 import { deleteFineTunedModel, updateFineTunedModel, type FineTunedModelRecord } from '../../store/index.ts';
@@ -48,6 +49,7 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
     const m = await fineTuned(request, 'deleted');
     await deleteFineTunedModel(ctx.store.db, request.workspace.id, m.id);
     await removeAdapterFiles(m.adapterDir);
+    await removeModelExports(ctx.settings, request.workspace.id, m.id);
     return { id: m.id, object: 'model' as const, deleted: true };
   });
 
