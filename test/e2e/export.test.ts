@@ -53,7 +53,7 @@ before(async () => {
   server = await startTestServer({ settings: { workerPollMs: 50, workerHeartbeatMs: 200, servingThreads: 1, servingMaxSeqLen: 256, exportShardBytes: 12_000_000 } });
   worker = startWorker({ store: server.running.context.store, settings: server.running.context.settings, log: () => undefined });
   const lines = pairs.flatMap(({ q, a }) => Array(4).fill(JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] })) as string[]);
-  modelId = await fineTuneModel(server, { fileName: 'train.jsonl', lines, hyperparameters: { trainingSteps: 50, learningRate: 0.003, seqLen: 64 }, ms: 480_000 });
+  modelId = await fineTuneModel(server, { fileName: 'train.jsonl', lines, hyperparameters: { trainingSteps: 50, learningRate: 0.003, seqLen: 128 }, ms: 480_000 });
   work = await mkdtemp(path.join(os.tmpdir(), 'atelier-export-'));
   tokenizer = await loadTokenizer(path.join(repoRoot, 'models', 'tiny-mistral', 'tokenizer.model.v3'));
   llama = await getLlama({ build: 'never', gpu: false });

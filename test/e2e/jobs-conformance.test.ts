@@ -53,7 +53,8 @@ describe('dry_run', () => {
     assert.equal(m.object, 'job.metadata');
     assert.equal(m.training_steps, 10);
     for (const k of ['train_tokens', 'data_tokens', 'train_tokens_per_step', 'expected_duration_seconds'] as const) assert.ok(Number.isInteger(m[k]) && (m[k] as number) > 0, `${k}: ${String(m[k])}`);
-    assert.equal(m.train_tokens, (m.train_tokens_per_step as number) * 10);
+    // Exact: the trainer's packing replayed on the data, at most the capacity of 10 steps.
+    assert.ok((m.train_tokens as number) <= (m.train_tokens_per_step as number) * 10, String(m.train_tokens));
     assert.equal(typeof m.details, 'string');
     assert.equal((await mistral.fineTuning.jobs.list()).total, 0);
     const openaiDry = await postJob({ model: 'tiny-mistral', training_file: train, hyperparameters: { n_epochs: 2 } }, '?dry_run=true');

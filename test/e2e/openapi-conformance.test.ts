@@ -100,6 +100,12 @@ async function captureEveryOperation(): Promise<void> {
   }
   await call('get', '/v1/fine_tuning/jobs/{job_id}/events', { job_id: String(held.id) }, { dialect: 'openai' });
   await call('get', '/v1/fine_tuning/jobs/{job_id}/checkpoints', { job_id: String(held.id) }, { dialect: 'openai' });
+  await call('get', '/v1/fine_tuning/jobs/{job_id}/metrics', { job_id: String(held.id) });
+  await call('get', '/metrics', {});
+  const page = await call('get', '/', {}, { auth: false });
+  const script = /\/assets\/([\w.-]+\.js)/.exec(Buffer.from(page.body as ArrayBuffer).toString('utf8'))?.[1];
+  assert.ok(script, 'the console page names its script');
+  await call('get', '/assets/{name}', { name: script }, { auth: false });
 
   const ft = String(done.fine_tuned_model);
   const ftClassifier = String(doneClassifier.fine_tuned_model);
@@ -111,6 +117,7 @@ async function captureEveryOperation(): Promise<void> {
   await call('post', '/v1/fine_tuning/models/{model_id}/archive', { model_id: ft });
   await call('delete', '/v1/fine_tuning/models/{model_id}/archive', { model_id: ft });
   await call('get', '/v1/fine_tuning/models/{model_id}/adapter', { model_id: ft });
+  await call('get', '/v1/models/{model_id}/export', { model_id: ft }, { query: '?format=peft' });
 
   const messages = [{ role: 'user', content: 'Hello' }];
   for (const dialect of ['mistral', 'openai'] as const) await call('post', '/v1/chat/completions', {}, { dialect, body: { model: ft, messages, max_tokens: 4, temperature: 0 } });
@@ -128,6 +135,11 @@ function servedDoc(): OpenApiDoc {
   const c = captures.find((x) => x.path === '/v1/openapi.json');
   return c?.body as OpenApiDoc;
 }
+
+/** Operations this file does not call, each with where its reply is checked instead. */
+const uncaptured: Record<string, string> = {
+  'post /v1/fine_tuning/models/import': 'a multipart PEFT adapter upload: test/e2e/export.test.ts imports one, serves it and checks the refusal of a wrong shape',
+};
 
 function operationOf(doc: OpenApiDoc, c: Capture) {
   return doc.paths[c.path]?.[c.method];
@@ -149,7 +161,10 @@ describe('the served OpenAPI document', () => {
     const doc = servedDoc();
     const checks: SchemaCheck[] = [];
     for (const [p, ops] of Object.entries(doc.paths)) {
-      for (const m of Object.keys(ops)) assert.ok(captures.some((c) => c.path === p && c.method === m), `no captured reply of ${m} ${p}`);
+      for (const m of Object.keys(ops)) {
+        if (uncaptured[`${m} ${p}`]) continue;
+        assert.ok(captures.some((c) => c.path === p && c.method === m), `no captured reply of ${m} ${p}`);
+      }
     }
     for (const c of captures) {
       const content = operationOf(doc, c)?.responses['200'].content ?? {};
