@@ -12,9 +12,10 @@ import { Mistral } from '@mistralai/mistralai';
 import { Mistral as MistralFt } from 'mistralai-ft';
 import { Mistral as MistralV1 } from 'mistralai-v1';
 import { classifierJob, endedStatuses } from '../helpers/jobs.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { until } from '../helpers/wait.ts';
-import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
+import type { RunningWorker } from '../../src/worker/index.ts';
 
 const TOPICS = ['apple', 'river', 'stone'];
 const COLOURS = ['red', 'blue'];
@@ -63,11 +64,12 @@ const targets = [
 
 type Fixture = { server: TestServer; worker: RunningWorker; mistral: Mistral; ft: MistralFt; strict: MistralV1; jobId: string; model: string };
 let f: Fixture;
+let stack: TestStack | undefined;
 const heldOut = synthetic(60, 3);
 
 before(async () => {
-  const server = await startTestServer({ settings: { workerPollMs: 50, workerHeartbeatMs: 200, servingThreads: 1 } });
-  const worker = startWorker({ store: server.running.context.store, settings: server.running.context.settings, log: () => undefined });
+  stack = await startTestStack({ settings: { workerPollMs: 50, workerHeartbeatMs: 200, servingThreads: 1 } });
+  const { server, worker } = stack;
   const ft = new MistralFt({ serverURL: server.url, apiKey: server.key });
   const upload = async (name: string, rows: Row[]) => {
     const file = path.join(server.dataDir, name);
@@ -88,8 +90,7 @@ before(async () => {
 });
 
 after(async () => {
-  await f?.worker.stop();
-  await f?.server.close();
+  await stack?.stop();
 });
 
 describe('classifier fine-tuning', () => {

@@ -9,9 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import { Mistral } from 'mistralai-ft';
 import OpenAI from 'openai';
 import { completionJob, endedStatuses } from '../helpers/jobs.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { until } from '../helpers/wait.ts';
-import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
+import type { RunningWorker } from '../../src/worker/index.ts';
 
 // One intra-op thread per trainer: on a shared 2-core runner PyTorch's default thread pool spins
 // against the other processes and a step takes 25x longer.
@@ -23,14 +24,15 @@ const steps = 200;
 type Row = { step: number; train_loss: number | null; learning_rate: number | null; grad_norm: number | null; tokens_per_second: number | null; trained_tokens: number | null; epoch: number | null; valid_loss: number | null; valid_mean_token_accuracy: number | null };
 type Fixture = { server: TestServer; worker: RunningWorker; openai: OpenAI; jobId: string };
 let f: Fixture;
+let stack: TestStack | undefined;
 
 async function getMetrics(jobId: string, key = f.server.key): Promise<Response> {
   return fetch(`${f.server.url}/v1/fine_tuning/jobs/${jobId}/metrics`, { headers: { authorization: `Bearer ${key}` } });
 }
 
 before(async () => {
-  const server = await startTestServer({ settings: { workerPollMs: 50, workerHeartbeatMs: 200 } });
-  const worker = startWorker({ store: server.running.context.store, settings: server.running.context.settings, log: () => undefined });
+  stack = await startTestStack({ settings: { workerPollMs: 50, workerHeartbeatMs: 200 } });
+  const { server, worker } = stack;
   const mistral = new Mistral({ serverURL: server.url, apiKey: server.key });
   const upload = async (name: string) => (await mistral.files.upload({ file: { fileName: name, content: await openAsBlob(path.join(example, name)) } })).id;
   const [train, valid] = [await upload('train.jsonl'), await upload('valid.jsonl')];
@@ -44,8 +46,7 @@ before(async () => {
 });
 
 after(async () => {
-  await f?.worker.stop();
-  await f?.server.close();
+  await stack?.stop();
 });
 
 async function series(): Promise<Row[]> {

@@ -11,10 +11,11 @@ import { Mistral } from 'mistralai-ft';
 import { Mistral as MistralV1 } from 'mistralai-v1';
 import OpenAI from 'openai';
 import { endedStatuses, knownJob } from '../helpers/jobs.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { startTestStack, type TestStack } from '../helpers/stack.ts';
 import { until } from '../helpers/wait.ts';
 import { resolvePython } from '../../src/models/index.ts';
-import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
+import type { RunningWorker } from '../../src/worker/index.ts';
 
 const example = path.join(import.meta.dirname, '..', '..', 'examples', 'quickstart');
 const tiny = { trainingSteps: 4, seqLen: 128, learningRate: 0.001 };
@@ -22,10 +23,11 @@ const ended = endedStatuses;
 
 type Fixture = { server: TestServer; worker: RunningWorker; mistral: Mistral; strict: MistralV1; openai: OpenAI; train: string; valid: string; bad: string; labelled: string };
 let f: Fixture;
+let stack: TestStack | undefined;
 
 before(async () => {
-  const server = await startTestServer({ settings: { workerPollMs: 50, workerHeartbeatMs: 200 } });
-  const worker = startWorker({ store: server.running.context.store, settings: server.running.context.settings, log: () => undefined });
+  stack = await startTestStack({ settings: { workerPollMs: 50, workerHeartbeatMs: 200 } });
+  const { server, worker } = stack;
   const mistral = new Mistral({ serverURL: server.url, apiKey: server.key });
   const upload = async (name: string, file: string) => (await mistral.files.upload({ file: { fileName: name, content: await openAsBlob(file) } })).id;
   const badPath = path.join(server.dataDir, 'bad.jsonl');
@@ -46,8 +48,7 @@ before(async () => {
 });
 
 after(async () => {
-  await f?.worker.stop();
-  await f?.server.close();
+  await stack?.stop();
 });
 
 async function jobsCreate(request: Parameters<Mistral['fineTuning']['jobs']['create']>[0]) {
