@@ -22,17 +22,10 @@
  * context and workspaces, and are not measured here.
  */
 
+import type { ModelShape } from '../models/index.ts';
+
 /** The architecture numbers the estimate needs (src/models reads them from params.json / config.json). */
-export type ModelShape = {
-  dim: number;
-  nLayers: number;
-  hiddenDim: number;
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number;
-  vocabSize: number;
-  tiedEmbeddings: boolean;
-};
+export type { ModelShape };
 
 export type MemoryJob = { seqLen: number; batchSize: number; loraRank: number };
 
