@@ -32,6 +32,7 @@ export const definitions = {
   host: def('ATELIER_HOST', z.string().default('127.0.0.1'), 'Address the HTTP server listens on.'),
   port: def('ATELIER_PORT', int(8000), 'Port the HTTP server listens on.'),
   dataDir: def('ATELIER_DATA_DIR', z.string().default('.atelier'), 'Folder for the SQLite database, uploaded files, token shards, checkpoints and adapters.'),
+  blobDir: def('ATELIER_BLOB_DIR', z.string().default(''), 'Folder of the uploaded files\' bytes; empty means <data-dir>/files. The API host and every worker must see the same one (docs/deploy.md).'),
   databaseUrl: def('ATELIER_DATABASE_URL', z.string().default(''), 'postgres://… to use PostgreSQL; empty means SQLite inside the data dir.'),
   apiKeys: def('ATELIER_API_KEYS', list, 'Comma-separated API keys accepted in addition to those created with `atelier keys create`; they belong to the default workspace.'),
   logLevel: def('ATELIER_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'), 'Server log level (JSON lines on stderr); info also logs every request.'),
