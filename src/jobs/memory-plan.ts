@@ -101,8 +101,10 @@ export function estimatePeak(s: ModelShape, job: MemoryJob, device: MemoryDevice
   const a = computeBytes(device);
   const n = perDeviceBatch(job, device) * job.seqLen; // tokens per micro-batch on one device
   const k = Math.min(Math.max(0, Math.round(checkpointLayers)), s.nLayers);
-  const block = blockBytesPerToken(s, job.loraRank, a) * n;
-  const kept = (k * s.dim * a + (s.nLayers - k) * block / n + s.dim * 4 + s.headDim * 4) * n; // + final norm input, RoPE cos/sin
+  const perToken = blockBytesPerToken(s, job.loraRank, a);
+  const block = perToken * n;
+  // checkpointed blocks keep their input, the others everything; + the final norm's fp32 input and RoPE's cos/sin
+  const kept = (k * s.dim * a + (s.nLayers - k) * perToken + s.dim * 4 + s.headDim * 4) * n;
   const loss = lossChunkBytes(s, Math.min(n, lossChunk), device) + 3 * n * s.dim * a;
   const backward = (s.hiddenDim + 2 * s.dim) * a * n + (k === s.nLayers ? block : 0);
   const shards = device.strategy === 'fsdp2' ? Math.max(1, device.count) : 1;
