@@ -43,7 +43,7 @@ export async function createContext(settings: Settings, store: Store, hooks: Api
 
 /** Opens the store, generates the built-in model's weights if missing, builds the app and listens on settings.host:settings.port (0 = any free port). */
 export async function startServer(settings: Settings, opts: StartOptions = {}): Promise<RunningServer> {
-  const store = opts.store ?? (await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl, pgSchema: opts.pgSchema }));
+  const store = opts.store ?? (await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl, pgSchema: opts.pgSchema, blobDir: settings.blobDir }));
   try {
     await ensureBuiltInModel(settings);
     const context = await createContext(settings, store, opts.hooks ?? { onFileUploaded: fileValidationHook(store) });

@@ -6,6 +6,7 @@
 import { UnknownBaseModelError } from '../models/index.ts';
 import { JobError, type Caller, type JobSpec, type JobsService } from './service.ts';
 import { assessJob } from './validate-job.ts';
+import { describeMemory, type MemoryEstimate } from './job-memory.ts';
 
 const estimateKeys = ['expected_duration_seconds', 'cost', 'cost_currency', 'train_tokens_per_step', 'train_tokens', 'data_tokens', 'epochs', 'training_steps'] as const;
 
@@ -26,6 +27,6 @@ export async function dryRunJob(jobs: JobsService, caller: Caller, spec: JobSpec
     ...Object.fromEntries(estimateKeys.map((k) => [k, estimate[k] ?? null])),
     estimated_start_time: null,
     deprecated: true,
-    details: 'Dry run: the data was validated and the job estimated; no job was created.',
+    details: `Dry run: the data was validated and the job estimated; no job was created. ${describeMemory(estimate.memory as MemoryEstimate)}`,
   };
 }

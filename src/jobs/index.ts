@@ -8,5 +8,8 @@ export { queueStartTimes } from './queue.ts';
 export { allowedInvalidFraction, validateJobFiles, type FileCounts, type JobFile, type ValidationOutcome } from './validation.ts';
 export { dedupeKey, JobError, JobsService, type Caller, type JobDetails, type JobErrorKind, type JobSpec } from './service.ts';
 export { dryRunJob } from './dry-run.ts';
+export * from './memory-plan.ts';
+export { planJobMemory, describeMemory, type JobMemory, type MemoryEstimate } from './job-memory.ts';
+export { deviceMemory, visibleGpuTotals, type DeviceMemory } from './device-memory.ts';
 export * from './requests.ts';
 export { toMetricsRow, toResultsCsv, resultsCsvColumns, type MetricsRow } from './metrics.ts';

@@ -12,6 +12,7 @@ import {
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond, type JobEstimate } from './estimates.ts';
 import { exactTrainTokens } from './exact-tokens.ts';
+import { planJobMemory, type MemoryEstimate } from './job-memory.ts';
 import { hyperparametersSchema, planTraining, type TrainingPlan } from './hyperparameters.ts';
 import { validateJobFiles, type JobFile, type ReportCache } from './validation.ts';
 
@@ -41,7 +42,7 @@ export type AssessedJob = Pick<
 >;
 
 export type Assessment =
-  | { ok: true; estimate: JobEstimate & { device: string }; plan: TrainingPlan & { files: unknown } }
+  | { ok: true; estimate: JobEstimate & { device: string; memory: MemoryEstimate }; plan: TrainingPlan & { files: unknown } }
   | { ok: false; message: string; param: string | null };
 
 /** The job's files as local paths, training files first. */
@@ -75,18 +76,21 @@ export async function assessJob(store: Store, settings: Settings, job: AssessedJ
     shards: { dataDir: settings.dataDir, tokenizerPath: model.tokenizerPath },
   });
   if (!outcome.ok) return { ok: false, message: outcome.message, param: outcome.param };
-  const planned = planTraining(hyperparametersSchema.parse(job.hyperparameters), outcome.dataTokens, model.maxSeqLen);
+  const h = hyperparametersSchema.parse(job.hyperparameters);
+  const planned = planTraining(h, outcome.dataTokens, model.maxSeqLen);
   // Completion packing is replayed exactly; classifier jobs keep the step capacity (their recipe packs differently).
   const plan = job.jobType === 'completion' ? { ...planned, train_tokens: await exactTrainTokens(store, settings, job, model, planned) } : planned;
   const tooMany = tooManySteps(plan.training_steps, settings.jobMaxTrainingSteps);
   if (tooMany) return { ok: false, message: tooMany, param: 'hyperparameters.epochs' };
+  const memory = await planJobMemory(settings, model, { seqLen: plan.seq_len, batchSize: h.batch_size, loraRank: h.lora_rank });
+  if (memory.refusal) return { ok: false, message: memory.refusal, param: 'hyperparameters.seq_len' };
   const device = settings.device === 'auto' ? ((await latestThroughputDevice(store.db, job.model)) ?? 'cpu') : deviceKind(settings.device);
   const measured = await getThroughput(store.db, job.model, device);
   const estimate = estimateJob({
     plan, tokensPerSecond: measured ?? priorTokensPerSecond(model.params, device), throughputSource: measured ? 'measured' : 'prior',
     pricePerGpuHour: settings.pricePerGpuHour, currency: settings.currency,
   });
-  return { ok: true, estimate: { ...estimate, device }, plan: { ...plan, files: outcome.files } };
+  return { ok: true, estimate: { ...estimate, device, memory: memory.estimate }, plan: { ...plan, files: outcome.files } };
 }
 
 /** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED); throws only for a server-side failure, after failing the job. */
@@ -100,7 +104,7 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
     transitionJob(db, id, ['VALIDATING'], to, { patch: { error: { code, message, param }, finished: true } });
   try {
     const a = await assessJob(store, settings, job);
-    if (!a.ok) return void (await fail('FAILED_VALIDATION', a.param === 'hyperparameters.epochs' ? 'invalid_job' : 'invalid_file', a.message, a.param));
+    if (!a.ok) return void (await fail('FAILED_VALIDATION', a.param?.startsWith('hyperparameters.') ? 'invalid_job' : 'invalid_file', a.message, a.param));
     await transitionJob(db, id, ['VALIDATING'], 'VALIDATED', { patch: { estimate: a.estimate, plan: a.plan } });
     await queueStartedJob(db, id); // auto_start, or /start during validation
   } catch (err) {

@@ -24,6 +24,12 @@ export type BaseModel = {
   maxSeqLen: number;
   /** Parameter count, from the architecture (the throughput prior scales with it). */
   params: number;
+  /** The architecture numbers (the memory plan, src/jobs/memory-plan.ts, reads them). */
+  shape: ModelShape;
+};
+
+export type ModelShape = {
+  dim: number; nLayers: number; hiddenDim: number; nHeads: number; nKvHeads: number; headDim: number; vocabSize: number; tiedEmbeddings: boolean;
 };
 
 export class UnknownBaseModelError extends Error {
@@ -86,15 +92,16 @@ export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseMode
   return model;
 }
 
-function nativeShape(raw: unknown): { maxSeqLen: number; params: number } {
+function nativeShape(raw: unknown): { maxSeqLen: number; params: number; shape: ModelShape } {
   const p = nativeParams.parse(raw);
   const headDim = p.head_dim ?? p.dim / p.n_heads;
   const kv = p.n_kv_heads ?? p.n_heads;
   const perLayer = p.dim * headDim * (2 * p.n_heads + 2 * kv) + 3 * p.dim * p.hidden_dim;
-  return { maxSeqLen: p.max_seq_len ?? p.max_position_embeddings ?? 32768, params: p.n_layers * perLayer + 2 * p.vocab_size * p.dim };
+  const shape = { dim: p.dim, nLayers: p.n_layers, hiddenDim: p.hidden_dim, nHeads: p.n_heads, nKvHeads: kv, headDim, vocabSize: p.vocab_size, tiedEmbeddings: false };
+  return { maxSeqLen: p.max_seq_len ?? p.max_position_embeddings ?? 32768, params: p.n_layers * perLayer + 2 * p.vocab_size * p.dim, shape };
 }
 
-function hfShape(raw: unknown): { maxSeqLen: number; params: number } {
+function hfShape(raw: unknown): { maxSeqLen: number; params: number; shape: ModelShape } {
   const c = hfConfig.parse(raw);
   return nativeShape({
     dim: c.hidden_size, n_layers: c.num_hidden_layers, hidden_dim: c.intermediate_size, n_heads: c.num_attention_heads,

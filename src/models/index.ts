@@ -3,6 +3,6 @@
  * modelsDir), the workspace's fine-tuned models and their cards — and the Python launcher that
  * runs the trainer and the engines. jobs, worker and serving import it; it imports only store and settings.
  */
-export { builtInModelId, ensureBuiltInModel, isBaseModelId, listBaseModelIds, resolveBaseModel, UnknownBaseModelError, type BaseModel } from './base-models.ts';
+export { builtInModelId, ensureBuiltInModel, isBaseModelId, listBaseModelIds, resolveBaseModel, UnknownBaseModelError, type BaseModel, type ModelShape } from './base-models.ts';
 export { resolvePython, repoRoot, withoutPaths } from './python.ts';
 export { findModel, fineTunedModelObject, listModelCards, modelCard, type ResolvedModel } from './catalog.ts';

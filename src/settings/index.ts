@@ -32,6 +32,7 @@ export const definitions = {
   host: def('ATELIER_HOST', z.string().default('127.0.0.1'), 'Address the HTTP server listens on.'),
   port: def('ATELIER_PORT', int(8000), 'Port the HTTP server listens on.'),
   dataDir: def('ATELIER_DATA_DIR', z.string().default('.atelier'), 'Folder for the SQLite database, uploaded files, token shards, checkpoints and adapters.'),
+  blobDir: def('ATELIER_BLOB_DIR', z.string().default(''), 'Folder of the uploaded files\' bytes; empty means <data-dir>/files. The API host and every worker must see the same one (docs/deploy.md).'),
   databaseUrl: def('ATELIER_DATABASE_URL', z.string().default(''), 'postgres://… to use PostgreSQL; empty means SQLite inside the data dir.'),
   apiKeys: def('ATELIER_API_KEYS', list, 'Comma-separated API keys accepted in addition to those created with `atelier keys create`; they belong to the default workspace.'),
   logLevel: def('ATELIER_LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'), 'Server log level (JSON lines on stderr); info also logs every request.'),
@@ -55,6 +56,8 @@ export const definitions = {
   python: def('ATELIER_PYTHON', z.string().default(''), 'Python interpreter for the trainer and the serving engines; empty means .venv/bin/python of the checkout, else python3.'),
   device: def('ATELIER_DEVICE', z.string().default('auto'), 'Device for training and serving: auto, cpu, cuda or cuda:N.'),
   modelsDir: def('ATELIER_MODELS_DIR', z.string().default(''), 'Extra folder of base models (one sub-folder per model id, Mistral or Hugging Face layout).'),
+  deviceMemoryGib: def('ATELIER_DEVICE_MEMORY_GIB', num(0), 'Memory of one training device in GiB (2^30 bytes), for the memory plan at validation (docs/trainer.md): GPU memory, or host RAM when training on CPU. 0 means detect it: the smallest visible GPU\'s total by nvidia-smi when the device is cuda (or auto and a GPU is present), else this host\'s RAM. Set it on the API host when the workers run elsewhere.'),
+  memoryUsableFraction: def('ATELIER_MEMORY_USABLE_FRACTION', z.coerce.number().positive().max(1).default(0.9), 'Share of a device\'s memory the memory plan lets a job\'s estimated peak use (the rest covers allocator fragmentation and what the estimate leaves out); a job whose peak exceeds it even with activation checkpointing fails validation.'),
 
   // Job requests (bounds refused at creation with the field named)
   jobMaxLearningRate: def('ATELIER_JOB_MAX_LEARNING_RATE', num(1), 'Largest learning_rate a job may ask for (OpenAI: learning_rate_multiplier × 1e-4); larger ones diverge.'),

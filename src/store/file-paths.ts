@@ -1,4 +1,5 @@
 /** The one place a file id becomes a path on this machine's disk (validation and the worker read files there). */
+import { existsSync } from 'node:fs';
 import type { Db } from './db.ts';
 import type { BlobStore } from './blobs.ts';
 import { getFile, type FileRecord } from './files.ts';
@@ -16,5 +17,7 @@ export async function localFile(store: { db: Db; blobs: BlobStore }, workspaceId
   if (!file) throw new DeletedFileError(fileId);
   const local = store.blobs.localPath(file.blobKey);
   if (!local) throw new Error(`file ${fileId} is missing or not on this machine's disk (share the data dir or blob store)`);
+  // A worker on another host whose blob folder is not the API's: say what to share, not a bare ENOENT (docs/deploy.md).
+  if (!existsSync(local)) throw new Error(`file ${fileId} is not in this host's blob storage: the API host and every worker must share one blob folder (ATELIER_BLOB_DIR, default <data-dir>/files; docs/deploy.md)`);
   return { file, path: local };
 }

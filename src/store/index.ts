@@ -49,6 +49,8 @@ export type StoreOptions = {
   databaseUrl?: string;
   /** PostgreSQL schema (search_path) to use; tests give each run its own. */
   pgSchema?: string;
+  /** Folder of uploaded files' bytes; empty or absent means `<dataDir>/files` (setting blobDir). */
+  blobDir?: string;
 };
 
 /** Opens the database, applies pending migrations and sets up blob storage under `<dataDir>/files`. */
@@ -61,6 +63,6 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     await db.close();
     throw err;
   }
-  const blobs = new LocalBlobStore(path.join(opts.dataDir, 'files'));
+  const blobs = new LocalBlobStore(opts.blobDir ? path.resolve(opts.blobDir) : path.join(opts.dataDir, 'files'));
   return { db, blobs, dataDir: opts.dataDir, close: () => db.close() };
 }

@@ -6,7 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { deviceKind, fineTunedModelId } from '../jobs/index.ts';
+import { deviceKind, fineTunedModelId, planJobMemory } from '../jobs/index.ts';
 import type { Settings } from '../settings/index.ts';
 import {
   addCheckpoint, appendEvent, createFineTunedModel, heartbeatJob, localFile, recordThroughput, releaseJob, transitionJob, updateJobProgress,
@@ -59,7 +59,7 @@ async function prepareShards(ctx: WorkerContext, job: JobRecord, model: BaseMode
 }
 
 /** The trainer's config (contracts.md); identical on every attempt so a resumed run matches its checkpoints. */
-function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, shards: { train: { shard: string; weight: number }[]; valid: string[] }, outDir: string) {
+function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, shards: { train: { shard: string; weight: number }[]; valid: string[] }, outDir: string, checkpointLayers: number) {
   const plan = job.plan ?? {};
   const h = job.hyperparameters;
   const n = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
@@ -69,6 +69,7 @@ function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, sha
     learning_rate: n(h.learning_rate, 1e-4), weight_decay: n(h.weight_decay, 0.1), warmup_fraction: n(h.warmup_fraction, 0.05), max_grad_norm: 1.0,
     lora: { rank: n(h.lora_rank, 16), scaling: 2.0, dropout: 0.0 }, seed: job.seed ?? 0, device: ctx.settings.device,
     checkpoint_every: null, resume: true, task: 'completion', classifier: null,
+    activation_checkpointing: checkpointLayers === 0 ? false : checkpointLayers, // the memory plan's choice for this worker's device
     tensorboard_dir: ctx.settings.jobTensorboard ? path.join(outDir, 'tensorboard') : null,
     ...(job.jobType === 'classifier' ? classifierTrainerFields(job) : {}),
   };
@@ -193,6 +194,15 @@ async function announceRetry(ctx: WorkerContext, job: JobRecord, run: Run, failu
   });
 }
 
+/** Blocks to recompute in backward so the job fits this worker's device (src/jobs/memory-plan.ts). */
+async function checkpointLayers(ctx: WorkerContext, job: JobRecord, model: BaseModel): Promise<number> {
+  const n = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
+  const h = job.hyperparameters;
+  const memory = await planJobMemory(ctx.settings, model, { seqLen: n(job.plan?.seq_len, 512), batchSize: n(h.batch_size, 1), loraRank: n(h.lora_rank, 16) });
+  if (memory.refusal) ctx.log(`job ${job.id}: ${memory.refusal} (training anyway with every block checkpointed)`);
+  return memory.plan.checkpointLayers;
+}
+
 /** Runs a job this worker has just claimed; resolves when the job has ended or was lost. */
 export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise<void> {
   const db = ctx.store.db;
@@ -212,7 +222,7 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     const model = await resolveBaseModel(job.model, { modelsDir: ctx.settings.modelsDir, dataDir: ctx.settings.dataDir, python: ctx.settings.python });
     const outDir = path.join(ctx.settings.dataDir, 'jobs', job.id);
     await mkdir(outDir, { recursive: true });
-    const config = trainerConfig(ctx, job, model, await prepareShards(ctx, job, model), outDir);
+    const config = trainerConfig(ctx, job, model, await prepareShards(ctx, job, model), outDir, await checkpointLayers(ctx, job, model));
     const configPath = path.join(outDir, 'config.json');
     await writeFile(configPath, JSON.stringify(config, null, 2));
     wandb = await startWandbSink(ctx, job, outDir, config);

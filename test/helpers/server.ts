@@ -24,6 +24,8 @@ export type TestServer = {
   key: string;
   workspaceId: string;
   dataDir: string;
+  /** The PostgreSQL schema of a `postgres: true` server (other stores, e.g. a second worker's, open it too). */
+  pgSchema: string | null;
   running: RunningServer;
   /** A key for another workspace (created on first use). */
   createKey(workspace: string): Promise<{ key: string; workspaceId: string }>;
@@ -83,6 +85,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     key,
     workspaceId: running.context.defaultWorkspaceId,
     dataDir,
+    pgSchema: schema?.schema ?? null,
     running,
     async createKey(workspace) {
       const ws = await ensureWorkspace(db, workspace);

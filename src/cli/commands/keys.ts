@@ -45,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const settings = loadSettings({ dataDir: p.flags['data-dir'], databaseUrl: p.flags['database-url'] });
-  const store = await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl });
+  const store = await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl, blobDir: settings.blobDir });
   try {
     if (p.command === 'create') {
       const ws = await ensureWorkspace(store.db, p.flags.workspace ?? '');

@@ -2,7 +2,8 @@
  * `atelier worker`: a worker on another host (or a second one on this host). It claims jobs from
  * the shared database (PostgreSQL: row locks with SKIP LOCKED; SQLite: one write transaction),
  * heartbeats while it trains, and resumes jobs whose worker died. Files, shards and checkpoints are
- * read from --data-dir, which must be shared with the server.
+ * read from --data-dir, which must be shared with the server (or at least its blob folder and jobs/:
+ * docs/deploy.md).
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -40,7 +41,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   if (f.help) return (console.log(usage), 0);
-  const store = await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl });
+  const store = await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl, blobDir: settings.blobDir });
   const worker = startWorker({ store, settings, workerId: f['worker-id'] });
   console.log(`atelier worker ${worker.workerId} waiting for jobs`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
