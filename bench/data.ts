@@ -12,6 +12,7 @@
  *
  *   node --import tsx bench/data.ts [--sizes 10,500] [--runs 3] [--big-runs 1] [--ref-big-mb 50]
  *                                   [--tokenizers v3,tekken] [--keep DIR] [--out bench/results/data.json]
+ *                                   [--alone-only]   (only the tokenizer-alone comparison)
  * The reference on the 500 MB file reads only its first --ref-big-mb MB (a whole pass takes over
  * ten minutes); its rates are per MB, stated as such.
  */
@@ -26,7 +27,7 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10,500' }, runs: { type: 'string', default: '3' }, 'big-runs': { type: 'string', default: '1' },
     'ref-big-mb': { type: 'string', default: '50' }, tokenizers: { type: 'string', default: 'v3,tekken' }, keep: { type: 'string' },
-    out: { type: 'string', default: 'bench/results/data.json' },
+    out: { type: 'string', default: 'bench/results/data.json' }, 'alone-only': { type: 'boolean', default: false },
   },
 });
 const python = path.join(root, '.venv/bin/python');
@@ -64,7 +65,7 @@ function timed(cmd: string[], opts: { stdin?: string; stdout?: string; env?: Rec
   });
 }
 
-/** `data validate`; threads: ATELIER_DATA_THREADS (0: one per core, the default). */
+/** `data validate`; threads: ATELIER_DATA_THREADS (0: one per core; the default is 1). */
 async function atelierValidate(tok: string, file: string, threads = 0): Promise<{ m: Measure; c: Counts }> {
   const env = { ATELIER_DATA_THREADS: String(threads) };
   const { m, out } = await timed([process.execPath, 'bin/atelier.js', 'data', 'validate', '--json', '--tokenizer', tok, file], { env });
@@ -155,13 +156,24 @@ async function compare(name: string, file: string, manifest: Manifest, runs: num
   };
 }
 
-/** The tokenizer alone on every message text of the file, one cold process per side. */
-async function tokenizerAlone(name: string, file: string) {
+/**
+ * The tokenizer alone on every message text of the file, one cold process per side per run, the
+ * sides interleaved; medians of `runs` (a single pair swung by ±30% on the shared machine).
+ */
+async function tokenizerAlone(name: string, file: string, runs: number) {
   const tok = path.join(dataDir, TOKENIZERS[name] as string);
-  const a = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', 'bench/data-encode.ts', tok, file], { cwd: root, encoding: 'utf8' }));
-  const r = JSON.parse(execFileSync(python, ['bench/data_encode_ref.py', tok, file], { cwd: root, encoding: 'utf8' }));
-  check(`${name} encode tokens`, a.tokens, r.tokens);
-  return { texts: a.texts, text_mb: a.bytes / 1e6, tokens: a.tokens, atelier: a, mistral_common: r, speedup: { wall: r.seconds / a.seconds, cpu: r.cpu_seconds / a.cpu_seconds } };
+  type Side = { texts: number; bytes: number; tokens: number; seconds: number; cpu_seconds: number };
+  const as: Side[] = [];
+  const rs: Side[] = [];
+  for (let i = 0; i < runs; i++) {
+    as.push(JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', 'bench/data-encode.ts', tok, file], { cwd: root, encoding: 'utf8' })));
+    rs.push(JSON.parse(execFileSync(python, ['bench/data_encode_ref.py', tok, file], { cwd: root, encoding: 'utf8' })));
+    check(`${name} encode tokens`, as[i]?.tokens, rs[i]?.tokens);
+  }
+  const med = (xs: Side[]) => ({ ...(xs[0] as Side), seconds: median(xs.map((x) => x.seconds)), cpu_seconds: median(xs.map((x) => x.cpu_seconds)), each_cpu_seconds: xs.map((x) => x.cpu_seconds) });
+  const a = med(as);
+  const r = med(rs);
+  return { texts: a.texts, text_mb: a.bytes / 1e6, tokens: a.tokens, runs, load1: load1(), atelier: a, mistral_common: r, speedup: { wall: r.seconds / a.seconds, cpu: r.cpu_seconds / a.cpu_seconds } };
 }
 
 function row(label: string, s: { seconds: number; cpu_seconds: number; mb_per_s: number; mb_per_cpu_s: number; peak_rss_mb: number }, vs?: { wall: number; cpu: number }): string {
@@ -175,8 +187,8 @@ function printTable(results: Record<string, unknown>[]): void {
   for (const res of results) {
     const r = res as Awaited<ReturnType<typeof compare>> & { corpus_mb: number; corpus_bytes: number; name: string };
     console.log(`-- ${r.corpus_mb} MB corpus, ${r.name} (${r.tokenizer}); medians of ${r.atelier_validate.runs} runs`);
-    console.log(row('atelier data validate --tokenizer', r.atelier_validate, r.speedup.validate));
-    console.log(row('  same, ATELIER_DATA_THREADS=1', r.atelier_validate_1_thread, r.speedup.validate_1_thread));
+    console.log(row('atelier data validate --tokenizer', r.atelier_validate_1_thread, r.speedup.validate_1_thread));
+    console.log(row('  same, ATELIER_DATA_THREADS=0 (2)', r.atelier_validate, r.speedup.validate));
     console.log(row('atelier data tokenize', r.atelier_tokenize, r.speedup.tokenize));
     const part = r.reference_bytes < r.corpus_bytes ? ` (first ${(r.reference_bytes / 1e6).toFixed(0)} MB)` : '';
     console.log(row(`mistral-common validate+encode${part}`, r.mistral_common));
@@ -198,8 +210,8 @@ async function main(): Promise<void> {
       const refBytes = big ? Number(values['ref-big-mb']) * 1e6 : 0;
       for (const name of values.tokenizers.split(',')) {
         console.error(`${mb} MB corpus (${manifest.lines} lines, ${manifest.broken.length} broken), ${name}:`);
-        results.push({ corpus_mb: mb, corpus_bytes: manifest.bytes, name, lines: manifest.lines, broken_lines: manifest.broken.length, ...(await compare(name, file, manifest, runs, refBytes, tmp)) });
-        if (!big && !(name in encode)) encode[name] = await tokenizerAlone(name, file);
+        if (!values['alone-only']) results.push({ corpus_mb: mb, corpus_bytes: manifest.bytes, name, lines: manifest.lines, broken_lines: manifest.broken.length, ...(await compare(name, file, manifest, runs, refBytes, tmp)) });
+        if (!big && !(name in encode)) encode[name] = await tokenizerAlone(name, file, runs);
       }
       if (!values.keep) rmSync(file, { force: true });
     }
@@ -209,7 +221,7 @@ async function main(): Promise<void> {
   printTable(results);
   for (const [name, e] of Object.entries(encode)) {
     const x = e as Awaited<ReturnType<typeof tokenizerAlone>>;
-    console.log(`tokenizer alone, ${name}, first pass over ${x.texts} message texts (${x.text_mb.toFixed(1)} MB): Atelier ${x.atelier.cpu_seconds.toFixed(2)} cpu-s, mistral-common ${x.mistral_common.cpu_seconds.toFixed(2)} cpu-s: ${x.speedup.cpu.toFixed(1)}x per CPU second, ${x.speedup.wall.toFixed(1)}x wall`);
+    console.log(`tokenizer alone, ${name}, first pass over ${x.texts} message texts (${x.text_mb.toFixed(1)} MB), medians of ${x.runs}: Atelier ${x.atelier.cpu_seconds.toFixed(2)} cpu-s, mistral-common ${x.mistral_common.cpu_seconds.toFixed(2)} cpu-s: ${x.speedup.cpu.toFixed(1)}x per CPU second, ${x.speedup.wall.toFixed(1)}x wall`);
   }
   const out = {
     command: `npm run bench:data -- ${process.argv.slice(2).join(' ')}`.trim(),

@@ -26,6 +26,12 @@ type CheckRange<T> = (range: ByteRange) => AsyncIterable<T>;
 
 const DEFAULT_CHUNK = 4 << 20;
 const WORKER_MODULE = new URL('./check-worker.ts', import.meta.url).href;
+/**
+ * Defined by the compiled CLI's build (bin/compiled-cli.js): the worker as plain JavaScript, which
+ * starts without tsx (~0.65 CPU s less per worker). Undefined when running through tsx.
+ */
+declare const ATELIER_COMPILED_WORKER: string | undefined;
+const compiledWorker = typeof ATELIER_COMPILED_WORKER === 'string' ? ATELIER_COMPILED_WORKER : undefined;
 // Workers do not inherit the TypeScript loader the process started with: register tsx first.
 const BOOTSTRAP = `const { workerData } = require('node:worker_threads');
 import(workerData.tsx).then((m) => { m.register(); return import(workerData.module); });`;
@@ -64,8 +70,8 @@ class RangeWorker<T> {
   private pending: { ok: (v: T[]) => void; fail: (e: Error) => void } | null = null;
 
   constructor(setup: WorkerSetup) {
-    const tsx = import.meta.resolve('tsx/esm/api');
-    this.worker = new Worker(BOOTSTRAP, { eval: true, workerData: { ...setup, tsx, module: WORKER_MODULE } });
+    if (compiledWorker) this.worker = new Worker(new URL(compiledWorker), { workerData: setup });
+    else this.worker = new Worker(BOOTSTRAP, { eval: true, workerData: { ...setup, tsx: import.meta.resolve('tsx/esm/api'), module: WORKER_MODULE } });
     this.worker.on('message', (m: { lines?: T[]; error?: { message: string; code?: string } }) => {
       const p = this.pending;
       this.pending = null;

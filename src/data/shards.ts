@@ -16,7 +16,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 
 /** The tokenizer module, loaded on first use (as token-counter.ts does: importing src/data stays light). */
 async function loadTokenizer(file: string): Promise<Tokenizer> {
-  const mod = (await import(new URL('../tokenizer/index.ts', import.meta.url).href)) as typeof import('../tokenizer/index.ts');
+  const mod = await import('../tokenizer/index.ts');
   return mod.loadTokenizer(file);
 }
 

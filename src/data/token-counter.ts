@@ -12,8 +12,7 @@ type TokenizerModule = typeof import('../tokenizer/index.ts');
 
 /** Loads the tokenizer file and returns a counter of (all, trained) tokens per sample; throws when it cannot. */
 export async function loadTokenCounter(tokenizerPath: string): Promise<TokenCounter> {
-  const spec = new URL('../tokenizer/index.ts', import.meta.url).href;
-  const mod = (await import(spec)) as TokenizerModule;
+  const mod = (await import('../tokenizer/index.ts')) as TokenizerModule;
   const tokenizer = await mod.loadTokenizer(tokenizerPath);
   return (sample, format) => {
     if (format === 'chat') {

@@ -60,9 +60,7 @@ export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'tokenize') {
     // Written by the tokenizer part; loaded only when asked for.
-    // The specifier is a variable so this file type-checks before that module exists.
-    const spec = './data-tokenize.ts';
-    const mod: unknown = await import(spec);
+    const mod: unknown = await import('./data-tokenize.ts');
     const runTokenize = z.object({ run: z.function() }).parse(mod).run as (a: string[]) => Promise<number>;
     return runTokenize(rest);
   }
