@@ -46,6 +46,12 @@ class VisionArgs:
     add_pre_mm_projector_layer_norm: bool = False
     mm_projector_id: str = ""
     mm_norm_eps: float = 1e-5  # the pre-projector norm (transformers: text_config.rms_norm_eps)
+    max_image_size: int | None = None  # preprocessing's limit on the longer side; None: image_size
+
+    @property
+    def image_limit(self) -> int:
+        """The longer side images are shrunk to fit before patching."""
+        return self.max_image_size or self.image_size
 
     @property
     def head_dim(self) -> int:
