@@ -217,3 +217,16 @@ def test_lora_on_decoder_matches_peft(pixtral_dir, mistral3_dir, kind, tmp_path)
     back, scaling = read_adapter(adapter_dir, model.args)  # the PEFT file reads back to the same adapter
     assert scaling == cfg.scaling
     assert all(torch.equal(back[k], v) for k, v in adapter_state(model).items())
+
+
+@pytest.mark.parametrize("change, message", [({"vision_config": {"hidden_act": "gelu"}}, "silu"),
+                                             ({"vision_feature_layer": -2}, "vision_feature_layer"),
+                                             ({"vision_feature_select_strategy": "default"}, "full")])
+def test_hf_configs_that_would_change_the_model_are_refused(pixtral_dir, tmp_path, change, message):
+    config = json.loads((pixtral_dir / "config.json").read_text())
+    for key, value in change.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "model.safetensors").symlink_to(pixtral_dir / "model.safetensors")
+    with pytest.raises(ValueError, match=message):
+        load_model(tmp_path)
