@@ -1,6 +1,6 @@
 """Does tiny-pixtral learn from pixels? A synthetic "what colour is the shape?" task (Pillow images:
 6 colours x 3 shapes, random sizes and positions, a few image sizes) trained with the trainer's own
-model, LoRA and AdamW, then scored on held-out images it never saw: accuracy of the first answer
+model, LoRA, AdamW and learning-rate schedule, then scored on held-out images it never saw: accuracy of the first answer
 token (greedy), against the base model and a "blind" run trained on the same prompts with the
 images blanked (chance is 1/6).
 
@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 from trainer.lora import LoRAConfig, apply_lora  # noqa: E402
 from trainer.model import document_mask  # noqa: E402
 from trainer.tiny_pixtral import write_tiny_pixtral  # noqa: E402
+from trainer.train import ADAM_BETAS, lr_at  # noqa: E402
 from trainer.vision_train import unfreeze_vision  # noqa: E402
 from trainer.weights import load_model  # noqa: E402
 
@@ -149,12 +150,12 @@ def run(args) -> dict:
     apply_lora(model, LoRAConfig(rank=args.rank, scaling=2.0))
     unfreeze_vision(model, args.train_projector, args.train_encoder)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=ADAM_BETAS, weight_decay=args.weight_decay)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
     for step in range(1, args.steps + 1):
-        for g in opt.param_groups:  # linear warm-up over 10%, then constant
-            g["lr"] = args.lr * min(1.0, step / max(1, args.steps // 10))
+        for g in opt.param_groups:  # the trainer's schedule: linear warm-up, cosine decay
+            g["lr"] = lr_at(step, args.steps, args.lr, args.warmup_fraction)
         pick = [train[int(i)] for i in rng.integers(len(train), size=args.batch)]
         tokens, doc, target, images = batch(pick, v.patch_size, question, answers, args.blind)
         h = hidden(model, tokens, doc, images)
@@ -166,7 +167,8 @@ def run(args) -> dict:
         if step % 25 == 0:
             print(json.dumps({"step": step, "loss": round(loss.item(), 4)}), file=sys.stderr)
     seconds = time.perf_counter() - t0
-    return {"steps": args.steps, "batch": args.batch, "lr": args.lr, "rank": args.rank,
+    return {"steps": args.steps, "batch": args.batch, "lr": args.lr, "rank": args.rank, "weight_decay": args.weight_decay,
+            "warmup_fraction": args.warmup_fraction,
             "train_projector": args.train_projector, "train_encoder": args.train_encoder, "blind": args.blind,
             "train_images": args.train_images, "eval_images": args.eval_images, "base_accuracy": base_acc,
             "held_out_accuracy": accuracy(model, held_out, v.patch_size, question, answers, args.blind),
@@ -179,6 +181,8 @@ def parse(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup-fraction", type=float, default=0.05)
     p.add_argument("--train-projector", action="store_true")
     p.add_argument("--train-encoder", action="store_true")
     p.add_argument("--blind", action="store_true", help="blank every image (a text-only control)")
