@@ -142,14 +142,14 @@ def test_tiny_pixtral_is_byte_identical_and_reads_its_tokenizer_settings(tmp_pat
 
 
 @pytest.mark.skipif(os.environ.get("ATELIER_SLOW_TESTS") != "1",
-                    reason="trains tiny-pixtral for ~3.5 minutes on one CPU core; set ATELIER_SLOW_TESTS=1 to run it")
+                    reason="trains tiny-pixtral twice, ~2 x 2-4 minutes on one CPU core; set ATELIER_SLOW_TESTS=1 to run it")
 def test_tiny_pixtral_learns_the_colour_of_held_out_shapes(tmp_path):
     """docs/vision.md's recipe on bench/vision_colour.py's task: >= 90% on held-out images; the same
     run with the images blanked stays near chance (1/6)."""
     spec = importlib.util.spec_from_file_location("vision_colour", REPO / "bench" / "vision_colour.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    recipe = ["--steps", "150", "--lr", "2e-3", "--rank", "16", "--train-projector", "--model-dir", str(tmp_path)]
+    recipe = ["--steps", "150", "--lr", "2e-3", "--rank", "16", "--train-projector", "--train-encoder", "--model-dir", str(tmp_path)]
     seeing = bench.run(bench.parse(recipe))
     assert seeing["base_accuracy"] < 0.3 and seeing["held_out_accuracy"] >= 0.9, seeing
     blind = bench.run(bench.parse(recipe + ["--blind"]))
