@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from .lora import LoRAConfig
 from .model import ModelArgs
 from .weights import hf_name, permute_rows_for_hf, rope_heads, unpermute_rows_from_hf
+from .weights_vision import hf_decoder_key, peft_decoder_prefix
 
 _PEFT_PREFIX = "base_model.model."
 _HF_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -27,13 +29,19 @@ _HF_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "
 def write_adapter_files(d: Path, state: dict[str, torch.Tensor], args: ModelArgs, cfg: LoRAConfig, base: str) -> None:
     """Write both layouts of a Mistral-layout adapter `state` into the existing directory `d`."""
     save_file(state, str(d / "lora.safetensors"))
+    # a vision base nests the decoder (model.language_model.*) beside an encoder that reuses the
+    # projections' names: the targets are then anchored on the decoder, or PEFT adapts the encoder too
+    prefix = peft_decoder_prefix(base)
     peft = {}
     for key, t in state.items():
         heads = rope_heads(key, args)
-        peft[_PEFT_PREFIX + hf_name(key)] = (permute_rows_for_hf(t, heads) if heads else t).contiguous()
+        name = prefix + hf_name(key).removeprefix("model.")
+        peft[_PEFT_PREFIX + name] = (permute_rows_for_hf(t, heads) if heads else t).contiguous()
     save_file(peft, str(d / "adapter_model.safetensors"))
+    targets: list[str] | str = _HF_TARGETS if prefix == "model." else \
+        rf"{re.escape(prefix)}layers\.\d+\.(self_attn|mlp)\.({'|'.join(_HF_TARGETS)})"
     config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": cfg.rank, "lora_alpha": cfg.scaling * cfg.rank,
-              "lora_dropout": cfg.dropout, "target_modules": _HF_TARGETS, "bias": "none", "fan_in_fan_out": False,
+              "lora_dropout": cfg.dropout, "target_modules": targets, "bias": "none", "fan_in_fan_out": False,
               "use_rslora": False, "inference_mode": True, "base_model_name_or_path": base}
     (d / "adapter_config.json").write_text(json.dumps(config, indent=2))
     (d / "params.json").write_text(json.dumps({"lora": {"rank": cfg.rank, "scaling": cfg.scaling}}))
@@ -65,7 +73,7 @@ def read_adapter(d: str | Path, args: ModelArgs) -> tuple[dict[str, torch.Tensor
         native_of = {hf_name(k): k for k in _native_keys(args)}
         state = {}
         for key, t in load_file(str(d / "adapter_model.safetensors")).items():
-            name = key.removeprefix(_PEFT_PREFIX)
+            name = hf_decoder_key(key.removeprefix(_PEFT_PREFIX))
             if name.endswith(".lora_A.default.weight") or name.endswith(".lora_B.default.weight"):
                 name = name.replace(".default.weight", ".weight")
             if name not in native_of:

@@ -45,6 +45,10 @@ class TrainConfig:
     activation_checkpointing: bool | int = False
     # TensorBoard event files of the run (tensorboard_log.py); None writes none
     tensorboard_dir: str | None = None
+    # vision bases (vision_train.py): also train the projector / the encoder in full, beside the
+    # decoder's LoRA; off by default (the pretrained parts already describe images)
+    train_projector: bool = False
+    train_vision_encoder: bool = False
 
     @property
     def checkpoint_layers(self) -> int:
@@ -138,13 +142,16 @@ def parse_config(raw: Any) -> TrainConfig:
            f"'activation_checkpointing' must be true (every layer), false or a number of layers >= 0, got {ac!r}")
     tb = raw.get("tensorboard_dir")
     _check(tb is None or (isinstance(tb, str) and tb != ""), f"'tensorboard_dir' must be a folder path or null, got {tb!r}")
+    for name in ("train_projector", "train_vision_encoder"):
+        _check(isinstance(raw.get(name, False), bool), f"'{name}' must be true or false, got {raw.get(name)!r}")
     return TrainConfig(model_dir=raw["model_dir"], out_dir=raw["out_dir"], train=train, valid=list(valid),
                        seq_len=ints["seq_len"], batch_size=ints["batch_size"], grad_accum=ints["grad_accum"],
                        training_steps=steps, epochs=epochs, learning_rate=lr, weight_decay=wd,
                        warmup_fraction=warm, max_grad_norm=clip, lora=lora, seed=ints["seed"], device=device,
                        checkpoint_every=every, resume=resume, task=task, classifier=raw.get("classifier"),
                        attention=attention, compile=compile_, activation_checkpointing=ac,
-                       tensorboard_dir=tb)
+                       tensorboard_dir=tb, train_projector=raw.get("train_projector", False),
+                       train_vision_encoder=raw.get("train_vision_encoder", False))
 
 
 def read_config_json(path: str | Path) -> Any:

@@ -302,13 +302,21 @@ class Transformer(nn.Module):
         for layer in self.layers:
             layer.compile(**options)
 
+    def embed(self, tokens: torch.Tensor, images: list[torch.Tensor] | None) -> torch.Tensor:
+        """Token embeddings (B, T, dim); a vision model (vision_model.py) puts image features in."""
+        if images:
+            raise ValueError(f"this model has no vision encoder, but {len(images)} image(s) were given")
+        return self.tok_embeddings(tokens)
+
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, mask: Any,
                 adapter_ids: torch.Tensor | None = None, cache: KVCache | None = None,
-                return_hidden: bool = False) -> torch.Tensor:
+                return_hidden: bool = False, images: list[torch.Tensor] | None = None) -> torch.Tensor:
         """tokens/positions (B, T), mask (B, 1, T, S) bool (or the
         current backend's mask, see `packed_mask`) -> logits (B, T, V), or the final-norm
-        hidden states (B, T, dim) with `return_hidden` (chunked loss, classifier heads)."""
-        h = self.tok_embeddings(tokens)  # (B, T, dim)
+        hidden states (B, T, dim) with `return_hidden` (chunked loss, classifier heads).
+        `images` ([3, H, W] each, in the order of their blocks in the rows) go to the vision
+        model's `[IMG]` positions."""
+        h = self.embed(tokens, images)  # (B, T, dim)
         rope = rope_angles(positions, self.args.head_dim, self.args.rope_theta)
         recompute = self.training and torch.is_grad_enabled() and cache is None
         for i, layer in enumerate(self.layers):

@@ -32,6 +32,7 @@ from .model import Transformer
 from .protocol import emit, log, run_reporting_errors
 from .tensorboard_log import MetricsLog
 from .speed import SpeedOptions, apply_speed, optimizer_kwargs, resolve_speed
+from .vision_train import copy_vision_from, load_vision_state, unfreeze_vision, vision_writer
 from .weights import load_model
 
 ADAM_BETAS = (0.9, 0.95)  # mistral-finetune's AdamW betas (reference §1.6)
@@ -83,7 +84,7 @@ def config_fingerprint(cfg: TrainConfig) -> str:
 def batch_loss_sum(model: Transformer, batch: Batch) -> torch.Tensor:
     """Sum of cross-entropy over the batch's trained targets (chunked, no full logits)."""
     mask = model.packed_mask(batch.doc_ids, batch.positions)
-    hidden = model(batch.tokens, batch.positions, mask, return_hidden=True)  # (B, T, dim)
+    hidden = model(batch.tokens, batch.positions, mask, return_hidden=True, images=getattr(batch, "images", None))  # (B, T, dim)
     return chunked_ce_sum(hidden[batch.mask], model.output.weight, batch.targets[batch.mask])
 
 
@@ -97,7 +98,7 @@ def evaluate(model: Transformer, batches: list[Batch], device: torch.device) -> 
     for b in batches:
         b = b.to(device)
         mask = model.packed_mask(b.doc_ids, b.positions)
-        hidden = model(b.tokens, b.positions, mask, return_hidden=True)
+        hidden = model(b.tokens, b.positions, mask, return_hidden=True, images=getattr(b, "images", None))
         l, c = chunked_eval(hidden[b.mask], model.output.weight, b.targets[b.mask])
         loss, correct, count = loss + l, correct + c, count + int(b.mask.sum())
     model.train()
@@ -126,6 +127,7 @@ def run(cfg: TrainConfig) -> None:
 
     model = load_model(cfg.model_dir, device, dtype)
     trainable = apply_lora(model, cfg.lora, device)
+    trainable += unfreeze_vision(model, cfg.train_projector, cfg.train_vision_encoder)
     speed = resolve_speed(SpeedOptions(cfg.attention, cfg.compile, cfg.checkpoint_layers), device, model.args.n_layers)
     apply_speed(model, speed)
     log(f"speed: attention={speed.attention} compile={speed.compile} checkpoint_layers={speed.checkpoint_layers} "
@@ -145,6 +147,7 @@ def run(cfg: TrainConfig) -> None:
             raise ValueError(f"the checkpoint in {out_dir} was written with a different config; "
                              "set resume to false or use a new out_dir")
         load_adapter_state(model, read_adapter(resumed.adapter_dir, model.args)[0])
+        load_vision_state(model, resumed.adapter_dir)
         optimizer.load_state_dict(resumed.optimizer)
         restore_rng(resumed.rng)
         state.update({k: resumed.trainer_state[k] for k in ("cursor", "trained_tokens", "loss_sum", "loss_steps")})
@@ -183,7 +186,8 @@ def run(cfg: TrainConfig) -> None:
             valid_loss, valid_acc = evaluate(model, valid, device)
             train_loss = state["loss_sum"] / state["loss_steps"]
             state.update(cursor=stream.cursor, loss_sum=0.0, loss_steps=0)
-            path = save_checkpoint(out_dir, step, model, optimizer, state, model.args, cfg.lora, cfg.model_dir)
+            path = save_checkpoint(out_dir, step, model, optimizer, state, model.args, cfg.lora, cfg.model_dir,
+                                   write_extra=vision_writer(model))
             metrics = {"train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": valid_acc}
             emit("checkpoint", step=step, path=str(path), metrics=metrics)
             board.evaluation(step, metrics)
@@ -194,8 +198,9 @@ def run(cfg: TrainConfig) -> None:
     board.close()
 
     adapter_dir = out_dir / "adapter"
-    final = read_adapter(latest_checkpoint(out_dir).adapter_dir, model.args)[0]
-    save_adapter_atomic(adapter_dir, final, model.args, cfg.lora, cfg.model_dir)
+    last = latest_checkpoint(out_dir).adapter_dir
+    final = read_adapter(last, model.args)[0]
+    save_adapter_atomic(adapter_dir, final, model.args, cfg.lora, cfg.model_dir, write_extra=copy_vision_from(last))
     emit("done", step=total, trained_tokens=state["trained_tokens"], adapter_dir=str(adapter_dir))
 
 

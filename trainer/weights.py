@@ -16,6 +16,8 @@ import torch
 from safetensors import safe_open
 
 from .model import ModelArgs, Transformer
+from .vision_model import MultimodalTransformer
+from .weights_vision import hf_decoder_key, hf_text_config, hf_vision_names, read_vision_args
 
 _HF_KEYS = {  # Mistral native name -> Hugging Face MistralForCausalLM name
     "attention.wq": "self_attn.q_proj", "attention.wk": "self_attn.k_proj",
@@ -51,7 +53,7 @@ def read_model_args(model_dir: str | Path) -> ModelArgs:
                          vocab_size=p["vocab_size"], norm_eps=p.get("norm_eps", 1e-5),
                          rope_theta=p.get("rope_theta", 10000.0), sliding_window=p.get("sliding_window"),
                          tied_embeddings=bool(p.get("tied_embeddings", False)))
-    c = json.loads((d / "config.json").read_text())
+    c = hf_text_config(json.loads((d / "config.json").read_text()))
     rope = c.get("rope_parameters") or {}
     theta = c.get("rope_theta") or rope.get("rope_theta") or 10000.0
     return ModelArgs(dim=c["hidden_size"], n_layers=c["num_hidden_layers"],
@@ -115,13 +117,20 @@ def _read_hf(d: Path, args: ModelArgs) -> dict[str, torch.Tensor]:
         for native in _HF_KEYS:
             native_of[f"model.layers.{i}.{_HF_KEYS[native]}.weight"] = f"layers.{i}.{native}.weight"
     native_of.update({v: k for k, v in _HF_TOP.items()})
+    vision = read_vision_args(d)
+    vision_of = hf_vision_names(vision) if vision is not None else {}
     out = {}
     for name in files:
         with safe_open(str(d / name), framework="pt") as f:
             for key in f.keys():
-                if key not in native_of:
+                if key in vision_of:
+                    native, heads = vision_of[key]
+                    t = f.get_tensor(key)
+                    out[native] = unpermute_rows_from_hf(t, heads) if heads else t
+                    continue
+                if hf_decoder_key(key) not in native_of:
                     continue  # e.g. rotary inv_freq buffers in older exports
-                native = native_of[key]
+                native = native_of[hf_decoder_key(key)]
                 t = f.get_tensor(key)
                 heads = rope_heads(native, args)
                 out[native] = unpermute_rows_from_hf(t, heads) if heads else t
@@ -135,8 +144,9 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu", dtype:
     state = _read_native(d, args) if model_layout(d) == "mistral" else _read_hf(d, args)
     if args.tied_embeddings:
         state.pop("output.weight", None)
+    vision = read_vision_args(d)
     with torch.device("meta"):
-        model = Transformer(args)
+        model = Transformer(args) if vision is None else MultimodalTransformer(args, vision)
     expected = set(model.state_dict())
     if args.tied_embeddings:
         expected.discard("output.weight")
