@@ -15,6 +15,8 @@ export type DataLimits = {
   /** Errors kept per file report; every error is still counted. */
   maxErrorsKept: number;
   maxImageBytes: number;
+  /** Widest or tallest image in pixels (Mistral vision: 10000). */
+  maxImageSide: number;
   maxImagesPerSample: number;
 };
 
@@ -28,6 +30,7 @@ export function defaultLimits(env: NodeJS.ProcessEnv = process.env): DataLimits 
     minLines: s.dataMinLines,
     maxErrorsKept: s.dataMaxErrorsKept,
     maxImageBytes: s.dataMaxImageBytes,
+    maxImageSide: s.dataMaxImageSide,
     maxImagesPerSample: s.dataMaxImagesPerSample,
   };
 }

@@ -20,7 +20,7 @@ export class Problems {
   }
 }
 
-export type ImageLimits = { maxImageBytes: number };
+export type ImageLimits = { maxImageBytes: number; maxImageSide: number };
 
 /** What the content of a message holds, for the rules and the statistics. */
 export type ContentInfo = { present: boolean; nonEmpty: boolean; images: number };
@@ -101,7 +101,7 @@ function checkImagePart(part: Obj, at: string, limits: ImageLimits, p: Problems)
     p.add('image_url_invalid', `${at}: image_url must be a data URL string or {"url": "<data URL>"}; found ${excerpt(raw)}`);
     return;
   }
-  const result = checkImageUrl(url, limits.maxImageBytes, at);
+  const result = checkImageUrl(url, limits, at);
   if ('code' in result) p.add(result.code, result.message);
 }
 

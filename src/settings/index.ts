@@ -46,6 +46,7 @@ export const definitions = {
   dataMinLines: def('ATELIER_DATA_MIN_LINES', int(1), 'Fewest lines a dataset file must have. mistral-finetune has an unused check of 10 lines; Atelier only rejects empty files by default.'),
   dataMaxErrorsKept: def('ATELIER_DATA_MAX_ERRORS_KEPT', int(1000), 'Most dataset errors stored per file report; all errors are still counted.'),
   dataMaxImageBytes: def('ATELIER_DATA_MAX_IMAGE_BYTES', int(10 * MB), 'Largest decoded image in a dataset line (Mistral vision: 10 MB per image).'),
+  dataMaxImageSide: def('ATELIER_DATA_MAX_IMAGE_SIDE', int(10000), 'Largest width or height of an image in a dataset line, in pixels (Mistral vision refuses images above 10000x10000).'),
   dataMaxImagesPerSample: def('ATELIER_DATA_MAX_IMAGES_PER_SAMPLE', int(8), 'Most images in one dataset sample (Mistral vision: 8 per request).'),
   dataThreads: def('ATELIER_DATA_THREADS', int(1), 'Threads `atelier data validate` and `stats` check a file of 8 MB or more on: worker threads over 4 MB byte ranges, merged in line order. 0 means one per CPU core. Each worker loads its own tokenizer (+100 MB RSS for v3 SentencePiece, +170 MB for Tekken, and 1-3 CPU s of start-up), so the default is 1: it keeps a 512 MB file under 300 MB RSS; see docs/datasets.md.'),
   fileMaxExpiryHours: def('ATELIER_FILE_MAX_EXPIRY_HOURS', int(24 * 30), 'Longest lifetime an upload may ask for (Mistral `expiry` in hours, OpenAI `expires_after[seconds]`); longer gets 422 (OpenAI allows at most 30 days).'),
