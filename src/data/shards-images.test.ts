@@ -43,8 +43,9 @@ test('a dataset with images gets images.bin, images.u64 and sample_images.u64 in
   const shard = await ensureShard({ ...p, dataDir: path.join(dir, 'a') });
   assert.equal(shard.reused, true);
   const f = (name: string) => path.join(shard.dir, name);
-  const meta = JSON.parse(readFileSync(f('meta.json'), 'utf8')) as { images: number; samples: number };
+  const meta = JSON.parse(readFileSync(f('meta.json'), 'utf8')) as { images: number; image_token_ids: unknown };
   assert.equal(meta.images, 3);
+  assert.deepEqual(meta.image_token_ids, { img: 10, break: 12, end: 13 });
   assert.deepEqual(u64s(f('sample_images.u64')), [0, 0, 1, 3, 3]);
   assert.deepEqual(u64s(f('images.u64')), [0, red.length, red.length + green.length, red.length + green.length + blue.length]);
   assert.ok(readFileSync(f('images.bin')).equals(Buffer.concat([red, green, blue])));

@@ -47,8 +47,11 @@ function closeStream(stream: WriteStream): Promise<void> {
 
 export type ShardInfo = { dir: string; key: string; reused: boolean; samples: number; tokens: number; trainedTokens: number };
 
-/** What a shard writer reports for meta.json (`images` only when the shard has any). */
-export type ShardCounts = { samples: number; tokens: number; trained_tokens: number; images?: number };
+/** [IMG], [IMG_BREAK] and [IMG_END] ids: the trainer finds each image's block (and cuts before one that does not fit) with them. */
+export type ImageTokenIds = { img: number; break: number; end: number };
+
+/** What a shard writer reports for meta.json (`images` and `image_token_ids` only when the shard has images). */
+export type ShardCounts = { samples: number; tokens: number; trained_tokens: number; images?: number; image_token_ids?: ImageTokenIds };
 
 const shardMeta = z.object({ samples: z.number().int(), tokens: z.number().int(), trained_tokens: z.number().int() });
 
@@ -118,8 +121,8 @@ function u64(n: number): Buffer {
   return b;
 }
 
-/** Opens the token streams of a shard in the existing folder `dir`. */
-export async function openShardWriter(dir: string): Promise<ShardWriter> {
+/** Opens the token streams of a shard in the existing folder `dir`; `imageIds` is required to add images. */
+export async function openShardWriter(dir: string, imageIds?: ImageTokenIds): Promise<ShardWriter> {
   const [tokens, mask, offsets] = ['tokens.u32', 'mask.u8', 'offsets.u64'].map((name) => openStream(dir, name)) as [WriteStream, WriteStream, WriteStream];
   const counts: ShardCounts = { samples: 0, tokens: 0, trained_tokens: 0 };
   const images = imageStreams(dir);
@@ -139,7 +142,9 @@ export async function openShardWriter(dir: string): Promise<ShardWriter> {
     async close() {
       const n = await images.close();
       await Promise.all([closeStream(tokens), closeStream(mask), closeStream(offsets)]);
-      return n > 0 ? { ...counts, images: n } : counts;
+      if (n === 0) return counts;
+      if (!imageIds) throw new Error('a shard with images needs the tokenizer\'s [IMG], [IMG_BREAK] and [IMG_END] ids');
+      return { ...counts, images: n, image_token_ids: imageIds };
     },
   };
 }
@@ -188,9 +193,15 @@ export async function ensureShard(p: { dataDir: string; sourcePath: string; sour
   return ensureShardDir({ dataDir: p.dataDir, key, sourceSha256: p.sourceSha256, tokenizerSha256 }, (tmp) => writeShardFiles(tmp, p.sourcePath, p.tokenizerPath));
 }
 
+/** The tokenizer's image token ids, or undefined when it has no image tokens. */
+function imageTokenIds(t: Tokenizer): ImageTokenIds | undefined {
+  const { img, imgBreak, imgEnd } = t.special;
+  return img !== undefined && imgBreak !== undefined && imgEnd !== undefined ? { img, break: imgBreak, end: imgEnd } : undefined;
+}
+
 async function writeShardFiles(dir: string, source: string, tokenizerPath: string): Promise<ShardCounts> {
   const tokenizer = await loadTokenizer(tokenizerPath);
-  const writer = await openShardWriter(dir);
+  const writer = await openShardWriter(dir, imageTokenIds(tokenizer));
   for await (const s of iterateValidSamples(source, { format: 'chat' })) {
     const enc = tokenizer.encodeChat(s.sample, { mode: 'train' });
     await writer.add(enc.tokens, Buffer.from(enc.mask), enc.images);
@@ -212,7 +223,7 @@ export async function validateIntoShard(
   let report: FileReport | null = null;
   await ensureShardDir({ dataDir: p.dataDir, key, sourceSha256: p.sourceSha256, tokenizerSha256 }, async (tmp) => {
     const tokenizer = await loadTokenizer(p.tokenizerPath);
-    const writer = await openShardWriter(tmp);
+    const writer = await openShardWriter(tmp, imageTokenIds(tokenizer));
     let written = Promise.resolve();
     const count: TokenCounter = (sample, format) => {
       if (format !== 'chat') return opts.countTokens(sample, format);
