@@ -63,6 +63,7 @@ export const dataErrorCodes = {
   image_dimensions_too_large: 'an image is wider or taller than the per-side pixel limit',
   image_too_large: 'an image is larger than the per-image size limit',
   images_too_many: 'a sample has more images than the limit',
+  image_model_text_only: 'an image in a job whose base model cannot read images (text-only)',
 
   // Classifier
   classifier_input_missing: 'a classifier sample has neither "text" nor "messages"',

@@ -18,6 +18,11 @@ export type DataLimits = {
   /** Widest or tallest image in pixels (Mistral vision: 10000). */
   maxImageSide: number;
   maxImagesPerSample: number;
+  /**
+   * False for a text-only base model: every image is then `image_model_text_only` (the job is refused,
+   * whatever invalid_sample_skip_percentage says). Not a setting: it comes from the job's base model.
+   */
+  imagesAllowed: boolean;
 };
 
 /** The limits from the environment's settings (Mistral's values unless overridden). */
@@ -32,6 +37,7 @@ export function defaultLimits(env: NodeJS.ProcessEnv = process.env): DataLimits 
     maxImageBytes: s.dataMaxImageBytes,
     maxImageSide: s.dataMaxImageSide,
     maxImagesPerSample: s.dataMaxImagesPerSample,
+    imagesAllowed: true,
   };
 }
 

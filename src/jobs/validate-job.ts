@@ -71,7 +71,7 @@ export async function assessJob(store: Store, settings: Settings, job: AssessedJ
   const outcome = await validateJobFiles(await jobFiles(store, job), {
     count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
     classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,
-    cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath),
+    cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath), imagesAllowed: model.vision,
     shards: { dataDir: settings.dataDir, tokenizerPath: model.tokenizerPath },
   });
   if (!outcome.ok) return { ok: false, message: outcome.message, param: outcome.param };
