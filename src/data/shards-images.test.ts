@@ -10,7 +10,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ensureShard, loadTokenCounter, validateIntoShard } from './index.ts';
 import { dataUrl, pngBytes } from '../../test/helpers/png.ts';
-import { referenceDataDir } from '../../test/helpers/test-paths.ts';
+import { referenceDataDir, repoRoot, venvPython } from '../../test/helpers/test-paths.ts';
+import { execFileSync } from 'node:child_process';
 
 const u64s = (file: string) => { const b = readFileSync(file); return Array.from({ length: b.length / 8 }, (_, i) => Number(b.readBigUInt64LE(i * 8))); };
 const u32s = (file: string) => { const b = readFileSync(file); return Array.from({ length: b.length / 4 }, (_, i) => b.readUInt32LE(i * 4)); };
@@ -66,6 +67,15 @@ test('a dataset with images gets images.bin, images.u64 and sample_images.u64 in
     return out;
   });
   assert.deepEqual(grids, [[], ['3x5'], ['7x3', '2x3'], []]);
+
+  // The trainer reads what the worker wrote: batches carry the images of their blocks, in order.
+  const py = execFileSync(venvPython, ['-c', [
+    'import json, sys',
+    'from trainer.data import Shard, ImageConfig, validation_batches',
+    'b = validation_batches([Shard(sys.argv[1])], 4096, 8, images=ImageConfig(16, 1024))',
+    'print(json.dumps([list(im.shape) for x in b for im in x.images]))',
+  ].join('\n'), shard.dir], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  assert.deepEqual(JSON.parse(py), [[3, 80, 48], [3, 48, 112], [3, 48, 32]]);
 
   // The worker's own writer gives the same bytes.
   const fresh = await ensureShard({ ...p, dataDir: path.join(dir, 'b') });
