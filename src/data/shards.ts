@@ -26,9 +26,12 @@ const shardFormat = 'atelier-shard-v1';
 const defaultMaskPolicy = 'default';
 
 
-/** The cache key of a shard. */
+/**
+ * The cache key of a shard. `images-v1`: shards written before image files existed have the same
+ * tokens but no images; a new key keeps a dataset with images from reusing one of those.
+ */
 export function shardKey(sourceSha256: string, tokenizerSha256: string, policy = defaultMaskPolicy): string {
-  return createHash('sha256').update(`${sourceSha256}\n${tokenizerSha256}\n${policy}`).digest('hex').slice(0, 32);
+  return createHash('sha256').update(`${sourceSha256}\n${tokenizerSha256}\n${policy}\nimages-v1`).digest('hex').slice(0, 32);
 }
 
 /** Writes a chunk, waiting for 'drain' when the stream's buffer is full; rejects once the stream has failed. */
