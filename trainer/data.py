@@ -15,11 +15,19 @@ Packing (docs/trainer.md has the full statement):
 - Training files are mixed per window: window w comes from file f with probability weight_f (a
   draw seeded by (seed, w)); each file is reshuffled every time it is exhausted (permutation seeded
   by (seed, file, epoch)). The whole state is the small JSON `cursor`, so a run resumes exactly.
+
+Images (shards with meta "images" > 0, docs/contracts.md): each sample's images are the bytes of its
+[IMG] blocks in order. A sample whose blocks do not all fit in seq_len is cut before the first block
+that does not fit whole (a model cannot read part of an image), then dropped if no trained target
+remains. Every image is decoded and resized once per shard into a uint8 cache beside it
+(`ImageCache`); a batch carries `images`, normalised (3, H, W) tensors in the order their [IMG]
+blocks appear in the batch (row 0 first, positions ascending).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,26 +59,166 @@ class Shard:
         if len(self.offsets) != self.samples + 1 or int(self.offsets[-1]) != n_tokens or len(self.tokens) != n_tokens \
                 or len(self.mask) != n_tokens:
             raise ValueError(f"{d}: offsets/tokens do not match meta.json (a partial or corrupt shard; re-tokenize)")
+        self.n_images = int(self.meta.get("images") or 0)
+        self.cache: ImageCache | None = None
+        if self.n_images:
+            self._open_images(d)
+
+    def _open_images(self, d: Path) -> None:
+        ids = self.meta.get("image_token_ids")
+        if not isinstance(ids, dict) or not {"img", "break", "end"} <= ids.keys():
+            raise ValueError(f"{d}: meta.json has images but no image_token_ids (written by an older worker; re-tokenize)")
+        self.image_ids = (int(ids["img"]), int(ids["break"]), int(ids["end"]))
+        self.image_bytes = np.memmap(d / "images.bin", dtype="u1", mode="r") if (d / "images.bin").stat().st_size \
+            else np.zeros(0, "u1")
+        self.image_offsets = np.memmap(d / "images.u64", dtype="<u8", mode="r")
+        self.sample_images = np.memmap(d / "sample_images.u64", dtype="<u8", mode="r")
+        if len(self.image_offsets) != self.n_images + 1 or int(self.image_offsets[-1]) != len(self.image_bytes) \
+                or len(self.sample_images) != self.samples + 1 or int(self.sample_images[-1]) != self.n_images:
+            raise ValueError(f"{d}: images.u64/sample_images.u64 do not match meta.json (a partial or corrupt shard; re-tokenize)")
 
     def sample(self, i: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(inputs, targets, target mask) of sample i, at most `limit` positions from its start."""
+        """(inputs, targets, target mask) of sample i, at most `limit` positions from its start (cut
+        before an image that does not fit whole)."""
+        return self.sample_with_images(i, limit)[:3]
+
+    def sample_with_images(self, i: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, range]:
+        """`sample` plus the shard indices of the images whose [IMG] blocks are in the inputs, in order."""
         start, end = int(self.offsets[i]), int(self.offsets[i + 1])
-        end = min(end, start + limit + 1)
-        return self.tokens[start:end - 1], self.tokens[start + 1:end], self.mask[start + 1:end]
+        keep = min(end - start, limit + 1)  # tokens kept: inputs are the first keep - 1
+        images = range(0)
+        if self.n_images:
+            first, last = int(self.sample_images[i]), int(self.sample_images[i + 1])
+            if last > first:
+                keep, n = self._cut_at_images(i, start, end, keep, last - first)
+                images = range(first, first + n)
+        end = start + keep
+        return self.tokens[start:end - 1], self.tokens[start + 1:end], self.mask[start + 1:end], images
+
+    def _cut_at_images(self, i: int, start: int, end: int, keep: int, n_images: int) -> tuple[int, int]:
+        """(tokens kept, images kept): the inputs end before the first [IMG] block that is not whole in them."""
+        starts, ends = image_blocks(self.tokens[start:end], *self.image_ids)
+        if len(ends) != n_images:
+            raise ValueError(f"{self.path}: sample {i} has {len(ends)} [IMG] blocks but {n_images} images in "
+                             "sample_images.u64 (a corrupt shard; re-tokenize)")
+        cut = int(np.argmin(ends < keep - 1)) if not (ends < keep - 1).all() else n_images
+        if cut < n_images:
+            keep = min(keep, int(starts[cut]) + 1)
+        return keep, cut
+
+    def image_data(self, k: int) -> bytes:
+        """The raw bytes of image k (PNG, JPEG, ...), as the dataset held them."""
+        return bytes(self.image_bytes[int(self.image_offsets[k]):int(self.image_offsets[k + 1])])
+
+    def attach_images(self, config: "ImageConfig") -> None:
+        """Opens (building it first when missing) the pixel cache of this shard's images for `config`."""
+        if self.n_images:
+            self.cache = ImageCache.open_or_build(self, config)
 
 
-def write_shard(path: str | Path, samples: list[tuple[list[int], list[int]]]) -> None:
-    """Write (tokens, mask) samples as a shard (the worker's format; used by tests and benchmarks)."""
+def image_blocks(tokens: np.ndarray, img: int, brk: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends): first and last ([IMG_END]) token index of each [IMG] block, in order. A block is a
+    run of [IMG]/[IMG_BREAK] tokens closed by [IMG_END]; two images may touch."""
+    t = np.asarray(tokens)
+    is_img = np.isin(t, (img, brk, end))
+    prev_open = np.concatenate([[False], is_img[:-1] & (t[:-1] != end)])
+    return np.flatnonzero(is_img & ~prev_open), np.flatnonzero(t == end)
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """How a model's vision encoder wants its pixels (trainer/images.py resizing rule)."""
+    patch_size: int
+    max_image_size: int
+    spatial_merge_size: int = 1
+
+    @staticmethod
+    def from_params(params: dict) -> "ImageConfig | None":
+        """From a Mistral params.json (`vision_encoder` section); None for a text-only model."""
+        v = params.get("vision_encoder")
+        if not v:
+            return None
+        return ImageConfig(int(v["patch_size"]), int(v.get("max_image_size") or v["image_size"]),
+                           int(v.get("spatial_merge_size", 1)))
+
+    @property
+    def key(self) -> str:
+        return f"pixels-p{self.patch_size}-s{self.max_image_size}-m{self.spatial_merge_size}"
+
+
+class ImageCache:
+    """Every image of a shard decoded and resized once, as uint8 HWC pixels back to back in
+    `<key>.u8`, with `<key>.idx.u64` holding (byte offset, height, width) per image. Built one image at
+    a time (memory holds one image), written under temporary names and renamed, the index last: its
+    presence marks a complete cache, and concurrent builders of the same shard write identical files."""
+
+    def __init__(self, pixels: np.ndarray, index: np.ndarray):
+        self.pixels, self.index = pixels, index
+
+    @staticmethod
+    def open_or_build(shard: Shard, config: ImageConfig) -> "ImageCache":
+        idx_path = shard.path / f"{config.key}.idx.u64"
+        if not idx_path.is_file():
+            ImageCache.build(shard, config)
+        index = np.fromfile(idx_path, dtype="<u8").reshape(-1, 3)
+        pixels = np.memmap(shard.path / f"{config.key}.u8", dtype="u1", mode="r")
+        end = int(index[-1, 0] + index[-1, 1] * index[-1, 2] * 3) if len(index) else 0
+        if len(index) != shard.n_images or len(pixels) != end:
+            raise ValueError(f"{shard.path}: the image cache {config.key} does not match the shard; delete its files")
+        return ImageCache(pixels, index)
+
+    @staticmethod
+    def build(shard: Shard, config: ImageConfig) -> None:
+        from .images import resize_u8
+
+        tag = f".tmp-{os.getpid()}"
+        px_path, idx_path = shard.path / f"{config.key}.u8", shard.path / f"{config.key}.idx.u64"
+        index = np.zeros((shard.n_images, 3), dtype="<u8")
+        offset = 0
+        try:
+            with open(str(px_path) + tag, "wb") as f:
+                for k in range(shard.n_images):
+                    try:
+                        u8 = resize_u8(shard.image_data(k), config.patch_size, config.max_image_size, config.spatial_merge_size)
+                    except ValueError as e:
+                        raise ValueError(f"{shard.path}: image {k} cannot be read: {e}") from e
+                    f.write(u8.tobytes())
+                    index[k] = (offset, u8.shape[0], u8.shape[1])
+                    offset += u8.size
+            index.tofile(str(idx_path) + tag)
+            os.replace(str(px_path) + tag, px_path)
+            os.replace(str(idx_path) + tag, idx_path)
+        finally:
+            for p in (str(px_path) + tag, str(idx_path) + tag):
+                if os.path.exists(p):
+                    os.remove(p)
+
+    def pixels_u8(self, k: int) -> np.ndarray:
+        """Image k as uint8 (H, W, 3)."""
+        off, h, w = (int(v) for v in self.index[k])
+        return np.asarray(self.pixels[off:off + h * w * 3]).reshape(h, w, 3)
+
+
+def write_shard(path: str | Path, samples: list[tuple], image_ids: tuple[int, int, int] = (10, 12, 13)) -> None:
+    """Write (tokens, mask) or (tokens, mask, [image bytes...]) samples as a shard (the worker's format;
+    used by tests and benchmarks). `image_ids`: [IMG], [IMG_BREAK], [IMG_END] (Pixtral's by default)."""
     d = Path(path)
     d.mkdir(parents=True, exist_ok=True)
-    tokens = np.array([t for s, _ in samples for t in s], dtype="<u4")
-    mask = np.array([m for _, ms in samples for m in ms], dtype="u1")
-    offsets = np.cumsum([0] + [len(s) for s, _ in samples]).astype("<u8")
+    tokens = np.array([t for s in samples for t in s[0]], dtype="<u4")
+    mask = np.array([m for s in samples for m in s[1]], dtype="u1")
+    offsets = np.cumsum([0] + [len(s[0]) for s in samples]).astype("<u8")
     tokens.tofile(d / "tokens.u32")
     mask.tofile(d / "mask.u8")
     offsets.tofile(d / "offsets.u64")
     meta = {"format": SHARD_FORMAT, "samples": len(samples), "tokens": int(len(tokens)),
             "trained_tokens": int(mask.sum()), "tokenizer_sha256": "", "source_sha256": ""}
+    images = [img for s in samples for img in (s[2] if len(s) > 2 else [])]
+    if images:
+        (d / "images.bin").write_bytes(b"".join(images))
+        np.cumsum([0] + [len(b) for b in images]).astype("<u8").tofile(d / "images.u64")
+        np.cumsum([0] + [len(s[2]) if len(s) > 2 else 0 for s in samples]).astype("<u8").tofile(d / "sample_images.u64")
+        meta["images"] = len(images)
+        meta["image_token_ids"] = dict(zip(("img", "break", "end"), image_ids))
     (d / "meta.json").write_text(json.dumps(meta))
 
 
@@ -82,6 +230,7 @@ class Window:
     mask: np.ndarray       # (T,) 1 = trained target
     positions: np.ndarray  # (T,) position within its document
     doc_ids: np.ndarray    # (T,) document index within the window, -1 for padding
+    images: list[tuple[Shard, int]] = field(default_factory=list)  # (shard, image index) in [IMG] block order
 
 
 @dataclass
@@ -91,30 +240,43 @@ class Batch:
     mask: torch.Tensor       # (B, T) bool
     positions: torch.Tensor  # (B, T)
     doc_ids: torch.Tensor    # (B, T)
+    images: list[torch.Tensor] = field(default_factory=list)  # (3, H, W) each, in [IMG] block order (row-major)
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(*(t.to(device) for t in (self.tokens, self.targets, self.mask, self.positions, self.doc_ids)))
+        return Batch(*(t.to(device) for t in (self.tokens, self.targets, self.mask, self.positions, self.doc_ids)),
+                     images=[im.to(device) for im in self.images])
 
 
 def collate(windows: list[Window]) -> Batch:
-    """Stack windows into a (B, T) batch."""
+    """Stack windows into a (B, T) batch; images are read from their shard's cache and normalised."""
     import torch
     def stack(name: str, dtype: torch.dtype) -> torch.Tensor:
         return torch.from_numpy(np.stack([getattr(w, name) for w in windows]).astype(np.int64)).to(dtype)
     return Batch(stack("tokens", torch.long), stack("targets", torch.long), stack("mask", torch.bool),
-                 stack("positions", torch.long), stack("doc_ids", torch.long))
+                 stack("positions", torch.long), stack("doc_ids", torch.long),
+                 images=[_image_tensor(shard, k) for w in windows for shard, k in w.images])
+
+
+def _image_tensor(shard: Shard, k: int) -> "torch.Tensor":
+    from .images import normalize
+
+    if shard.cache is None:
+        raise ValueError(f"{shard.path} has images but no image settings were given: the base model has no "
+                         "vision encoder (train on a vision model, or remove the images from the dataset)")
+    return normalize(shard.cache.pixels_u8(k))
 
 
 class _WindowBuilder:
     def __init__(self, seq_len: int):
-        self.seq_len, self.parts, self.used = seq_len, [], 0
+        self.seq_len, self.parts, self.used, self.images = seq_len, [], 0, []
 
     def fits(self, n: int) -> bool:
         return self.used + n <= self.seq_len
 
-    def add(self, x: np.ndarray, y: np.ndarray, m: np.ndarray) -> None:
+    def add(self, x: np.ndarray, y: np.ndarray, m: np.ndarray, images: list[tuple[Shard, int]] = ()) -> None:
         self.parts.append((x, y, m))
         self.used += len(x)
+        self.images.extend(images)
 
     def build(self) -> Window:
         T, pad = self.seq_len, self.seq_len - self.used
@@ -122,7 +284,7 @@ class _WindowBuilder:
         positions = np.concatenate([*(np.arange(len(x)) for x, _, _ in self.parts), np.arange(pad)]).astype(np.int64)
         doc_ids = np.concatenate([*(np.full(len(x), i) for i, (x, _, _) in enumerate(self.parts)), np.full(pad, -1)])
         w = Window(cat([p[0] for p in self.parts], 0), cat([p[1] for p in self.parts], 0),
-                   cat([p[2] for p in self.parts], 0), positions, doc_ids.astype(np.int64))
+                   cat([p[2] for p in self.parts], 0), positions, doc_ids.astype(np.int64), list(self.images))
         assert len(w.tokens) == T
         return w
 
@@ -130,10 +292,15 @@ class _WindowBuilder:
 class TrainStream:
     """Infinite stream of packed training windows from weighted shards; resumable via `cursor`."""
 
-    def __init__(self, shards: list[Shard], weights: list[float], seq_len: int, seed: int, cursor: dict | None = None):
+    def __init__(self, shards: list[Shard], weights: list[float], seq_len: int, seed: int, cursor: dict | None = None,
+                 images: ImageConfig | None = None):
+        """`images`: the model's pixel settings; needed to batch shards with images (not to count tokens)."""
         if any(s.samples == 0 or int(s.meta["trained_tokens"]) == 0 for s in shards):
             empty = [str(s.path) for s in shards if s.samples == 0 or int(s.meta["trained_tokens"]) == 0]
             raise ValueError(f"training shards without any trained token: {empty} (check the dataset's assistant turns)")
+        if images is not None:
+            for s in shards:
+                s.attach_images(images)
         self.shards, self.seq_len, self.seed = shards, seq_len, seed
         w = np.asarray(weights, dtype=np.float64)
         self.cum_weights = np.cumsum(w / w.sum())
@@ -159,7 +326,7 @@ class TrainStream:
             if state["index"] >= shard.samples:
                 state["epoch"], state["index"] = state["epoch"] + 1, 0
             i = int(self._order(f, state["epoch"])[state["index"]])
-            x, y, m = shard.sample(i, self.seq_len)
+            x, y, m, imgs = shard.sample_with_images(i, self.seq_len)
             if len(x) > 0 and not win.fits(len(x)):
                 break  # the sample opens the next window from this file
             state["index"] += 1
@@ -169,7 +336,8 @@ class TrainStream:
                     raise ValueError(f"{shard.path}: no sample has a trained token within seq_len={self.seq_len}; "
                                      "raise seq_len or check the dataset")
                 continue
-            win.add(x, y, m)
+            win.add(x, y, m, [(shard, k) for k in imgs])
+            skipped = 0  # the guard counts consecutive skips: a full pass of them means nothing is trainable
             if win.used == self.seq_len:
                 break
         return win.build()
@@ -178,19 +346,21 @@ class TrainStream:
         return collate([self.next_window() for _ in range(batch_size)])
 
 
-def validation_batches(shards: list[Shard], seq_len: int, batch_size: int) -> list[Batch]:
+def validation_batches(shards: list[Shard], seq_len: int, batch_size: int, images: ImageConfig | None = None) -> list[Batch]:
     """All validation samples, in file order, packed like training (same truncation rule); the last
-    window and batch may be partial."""
+    window and batch may be partial. `images` as for TrainStream."""
     windows, win = [], _WindowBuilder(seq_len)
     for shard in shards:
+        if images is not None:
+            shard.attach_images(images)
         for i in range(shard.samples):
-            x, y, m = shard.sample(i, seq_len)
+            x, y, m, imgs = shard.sample_with_images(i, seq_len)
             if len(x) == 0 or not m.any():
                 continue
             if not win.fits(len(x)):
                 windows.append(win.build())
                 win = _WindowBuilder(seq_len)
-            win.add(x, y, m)
+            win.add(x, y, m, [(shard, k) for k in imgs])
     if win.used:
         windows.append(win.build())
     return [collate(windows[s:s + batch_size]) for s in range(0, len(windows), batch_size)]

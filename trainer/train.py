@@ -25,7 +25,7 @@ from .adapter_io import save_adapter_atomic, read_adapter
 from .checkpoint import latest_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig, load_config
 from .device import pick_device  # noqa: F401  (re-exported: train_classifier imports it from here)
-from .data import Batch, Shard, TrainStream, validation_batches
+from .data import Batch, ImageConfig, Shard, TrainStream, validation_batches
 from .lora import apply_lora, load_adapter_state
 from .loss import chunked_ce_sum, chunked_eval
 from .model import Transformer
@@ -84,7 +84,7 @@ def config_fingerprint(cfg: TrainConfig) -> str:
 def batch_loss_sum(model: Transformer, batch: Batch) -> torch.Tensor:
     """Sum of cross-entropy over the batch's trained targets (chunked, no full logits)."""
     mask = model.packed_mask(batch.doc_ids, batch.positions)
-    hidden = model(batch.tokens, batch.positions, mask, return_hidden=True, images=getattr(batch, "images", None))  # (B, T, dim)
+    hidden = model(batch.tokens, batch.positions, mask, return_hidden=True, images=batch.images or None)  # (B, T, dim)
     return chunked_ce_sum(hidden[batch.mask], model.output.weight, batch.targets[batch.mask])
 
 
@@ -98,7 +98,7 @@ def evaluate(model: Transformer, batches: list[Batch], device: torch.device) -> 
     for b in batches:
         b = b.to(device)
         mask = model.packed_mask(b.doc_ids, b.positions)
-        hidden = model(b.tokens, b.positions, mask, return_hidden=True, images=getattr(b, "images", None))
+        hidden = model(b.tokens, b.positions, mask, return_hidden=True, images=b.images or None)
         l, c = chunked_eval(hidden[b.mask], model.output.weight, b.targets[b.mask])
         loss, correct, count = loss + l, correct + c, count + int(b.mask.sum())
     model.train()
@@ -116,16 +116,23 @@ class StopFlag:
         self.requested = True
 
 
+def image_config(model: torch.nn.Module) -> ImageConfig | None:
+    """How the model's vision encoder wants its pixels; None for a text-only model (image shards then fail clearly)."""
+    v = getattr(model, "vision_args", None)
+    return ImageConfig(v.patch_size, v.image_limit, v.spatial_merge_size) if v is not None else None
+
+
 def run(cfg: TrainConfig) -> None:
     stop = StopFlag()
     device, dtype = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     train_shards = [Shard(f.shard) for f in cfg.train]
-    valid = validation_batches([Shard(p) for p in cfg.valid], cfg.seq_len, cfg.batch_size)
     total = total_steps(cfg, train_shards)
     ckpt_at = checkpoint_steps(total, cfg.checkpoint_every)
 
     model = load_model(cfg.model_dir, device, dtype)
+    images = image_config(model)
+    valid = validation_batches([Shard(p) for p in cfg.valid], cfg.seq_len, cfg.batch_size, images)
     trainable = apply_lora(model, cfg.lora, device)
     trainable += unfreeze_vision(model, cfg.train_projector, cfg.train_vision_encoder)
     speed = resolve_speed(SpeedOptions(cfg.attention, cfg.compile, cfg.checkpoint_layers), device, model.args.n_layers)
@@ -152,7 +159,7 @@ def run(cfg: TrainConfig) -> None:
         restore_rng(resumed.rng)
         state.update({k: resumed.trainer_state[k] for k in ("cursor", "trained_tokens", "loss_sum", "loss_steps")})
     start = resumed.step if resumed else 0
-    stream = TrainStream(train_shards, [f.weight for f in cfg.train], cfg.seq_len, cfg.seed, state["cursor"])
+    stream = TrainStream(train_shards, [f.weight for f in cfg.train], cfg.seq_len, cfg.seed, state["cursor"], images=images)
     emit("started", total_steps=total, resumed_from_step=start, device=str(device), trainable_params=trainable)
     board = MetricsLog(cfg.tensorboard_dir)
 

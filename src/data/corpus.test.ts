@@ -33,7 +33,7 @@ test('every corpus row gets exactly its expected codes from validateLine', () =>
 });
 
 test('the corpus has valid rows and covers every code not tested in validate-file.test.ts', () => {
-  const fileLevel = new Set(['image_too_large', 'file_unreadable', 'file_too_large', 'file_too_few_lines', 'line_too_long', 'line_invalid_utf8', 'tokenize_failed']);
+  const fileLevel = new Set(['image_too_large', 'image_model_text_only', 'file_unreadable', 'file_too_large', 'file_too_few_lines', 'line_too_long', 'line_invalid_utf8', 'tokenize_failed']);
   const covered = new Set(rows.flatMap((r) => r.expect));
   const missing = Object.keys(dataErrorCodes).filter((c) => !fileLevel.has(c) && !covered.has(c));
   assert.deepEqual(missing, []);

@@ -59,9 +59,11 @@ export const dataErrorCodes = {
   image_url_invalid: 'an image_url is not a base64 data URL of an image',
   image_data_invalid: 'an image data URL holds invalid base64',
   image_type_unsupported: 'image bytes are not PNG, JPEG, WebP or GIF',
-  image_corrupt: 'image header is truncated or has zero width or height',
+  image_corrupt: 'image bytes are damaged or truncated (container structure, CRC, end marker) or give a zero width or height',
+  image_dimensions_too_large: 'an image is wider or taller than the per-side pixel limit',
   image_too_large: 'an image is larger than the per-image size limit',
   images_too_many: 'a sample has more images than the limit',
+  image_model_text_only: 'an image in a job whose base model cannot read images (text-only)',
 
   // Classifier
   classifier_input_missing: 'a classifier sample has neither "text" nor "messages"',

@@ -1,17 +1,24 @@
 /**
- * Image checks for vision samples: an `image_url` must be a base64 data URL whose bytes are a real
- * PNG, JPEG, WebP or GIF. The header is read here (no image library) to get the type and the
- * dimensions, which is enough to catch truncated, mislabelled or non-image payloads.
+ * Image checks for vision samples: an `image_url` must be a base64 data URL whose bytes are a real,
+ * complete PNG, JPEG, WebP or GIF within the size limits. The bytes are read and structurally checked
+ * by the tokenizer's image reader (src/tokenizer/image-bytes.ts, the one place that parses image
+ * containers), so validation and tokenization agree on what an image is.
  */
 import type { LineProblem } from './errors.ts';
+import { inspectImage, isImageFault, type ImageInfo } from '../tokenizer/index.ts';
 
-export type ImageInfo = { type: 'png' | 'jpeg' | 'webp' | 'gif'; width: number; height: number; bytes: number };
+export type { ImageInfo };
+
+/** The limits an image is checked against. */
+export type ImageByteLimits = { maxImageBytes: number; maxImageSide: number };
 
 const DATA_URL = /^data:image\/[a-zA-Z0-9.+-]+(;[a-zA-Z0-9=.+-]+)*;base64,/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Mistral's vision API takes these (docs.mistral.ai vision page); BMP is read by the tokenizer but not accepted in datasets. */
+const ACCEPTED = new Set(['png', 'jpeg', 'webp', 'gif']);
 
-/** Checks one image URL; returns the image's header info or the problem found. */
-export function checkImageUrl(url: string, maxBytes: number, where: string): ImageInfo | LineProblem {
+/** Checks one image URL; returns the image's info or the problem found. */
+export function checkImageUrl(url: string, limits: ImageByteLimits, where: string): ImageInfo | LineProblem {
   const head = DATA_URL.exec(url);
   if (!head) {
     const shown = url.length > 40 ? `${url.slice(0, 40)}…` : url;
@@ -25,80 +32,29 @@ export function checkImageUrl(url: string, maxBytes: number, where: string): Ima
     return { code: 'image_data_invalid', message: `${where}: the image data URL does not hold valid base64` };
   }
   const size = Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
-  if (size > maxBytes) {
-    return { code: 'image_too_large', message: `${where}: image is ${size} bytes, above the limit of ${maxBytes} bytes; resize or recompress it` };
+  if (size > limits.maxImageBytes) {
+    return { code: 'image_too_large', message: `${where}: image is ${size} bytes, above the limit of ${limits.maxImageBytes} bytes (ATELIER_DATA_MAX_IMAGE_BYTES); resize or recompress it` };
   }
-  const info = readImageHeader(Buffer.from(data, 'base64'));
-  if (info === 'unknown') {
+  return checkImageBytes(Buffer.from(data, 'base64'), limits, where);
+}
+
+/** Checks decoded image bytes: type, structure (complete, CRCs), and pixel dimensions. */
+export function checkImageBytes(bytes: Buffer, limits: ImageByteLimits, where: string): ImageInfo | LineProblem {
+  const info = inspectImage(bytes);
+  if (isImageFault(info) && info.fault === 'unknown') {
     return { code: 'image_type_unsupported', message: `${where}: the image bytes are not PNG, JPEG, WebP or GIF` };
   }
-  if (info === 'corrupt') {
-    return { code: 'image_corrupt', message: `${where}: the image header is truncated or gives a zero width or height` };
+  if (isImageFault(info)) {
+    return { code: 'image_corrupt', message: `${where}: the image is damaged or truncated (${info.reason}); re-export it` };
+  }
+  if (!ACCEPTED.has(info.type)) {
+    return { code: 'image_type_unsupported', message: `${where}: ${info.type.toUpperCase()} images are not accepted; convert it to PNG, JPEG, WebP or GIF` };
+  }
+  if (info.width > limits.maxImageSide || info.height > limits.maxImageSide) {
+    return {
+      code: 'image_dimensions_too_large',
+      message: `${where}: the image is ${info.width}x${info.height} pixels, above the limit of ${limits.maxImageSide} per side (ATELIER_DATA_MAX_IMAGE_SIDE); downscale it`,
+    };
   }
   return info;
-}
-
-/** Reads type and dimensions from image bytes; 'unknown' for other formats, 'corrupt' for bad headers. */
-function readImageHeader(b: Buffer): ImageInfo | 'unknown' | 'corrupt' {
-  const dims = sniff(b);
-  if (dims === 'unknown' || dims === 'corrupt') return dims;
-  if (dims.width <= 0 || dims.height <= 0) return 'corrupt';
-  return { ...dims, bytes: b.length };
-}
-
-function sniff(b: Buffer): Omit<ImageInfo, 'bytes'> | 'unknown' | 'corrupt' {
-  if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a) {
-    if (b.length < 24 || b.toString('latin1', 12, 16) !== 'IHDR') return 'corrupt';
-    return { type: 'png', width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
-  }
-  if (b.length >= 6 && (b.toString('latin1', 0, 6) === 'GIF87a' || b.toString('latin1', 0, 6) === 'GIF89a')) {
-    if (b.length < 10) return 'corrupt';
-    return { type: 'gif', width: b.readUInt16LE(6), height: b.readUInt16LE(8) };
-  }
-  if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP') return sniffWebp(b);
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return sniffJpeg(b);
-  return 'unknown';
-}
-
-function sniffWebp(b: Buffer): Omit<ImageInfo, 'bytes'> | 'corrupt' {
-  const chunk = b.length >= 16 ? b.toString('latin1', 12, 16) : '';
-  if (chunk === 'VP8 ' && b.length >= 30 && b[23] === 0x9d && b[24] === 0x01 && b[25] === 0x2a) {
-    return { type: 'webp', width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff };
-  }
-  if (chunk === 'VP8L' && b.length >= 25 && b[20] === 0x2f) {
-    const bits = b.readUInt32LE(21);
-    return { type: 'webp', width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
-  }
-  if (chunk === 'VP8X' && b.length >= 30) {
-    return { type: 'webp', width: b.readUIntLE(24, 3) + 1, height: b.readUIntLE(27, 3) + 1 };
-  }
-  return 'corrupt';
-}
-
-// Start-of-frame markers carry the dimensions (ITU T.81 Table B.1): C0-CF except C4, C8, CC.
-const SOF = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
-
-function sniffJpeg(b: Buffer): Omit<ImageInfo, 'bytes'> | 'corrupt' {
-  let pos = 2;
-  while (pos + 4 <= b.length) {
-    if (b[pos] !== 0xff) return 'corrupt';
-    const marker = b[pos + 1];
-    if (marker === 0xff) {
-      pos += 1; // fill byte
-      continue;
-    }
-    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      pos += 2;
-      continue;
-    }
-    if (marker === 0xd9 || marker === 0xda) return 'corrupt'; // end of image or scan before any frame header
-    const length = b.readUInt16BE(pos + 2);
-    if (SOF.has(marker)) {
-      if (pos + 9 > b.length) return 'corrupt';
-      return { type: 'jpeg', height: b.readUInt16BE(pos + 5), width: b.readUInt16BE(pos + 7) };
-    }
-    if (length < 2) return 'corrupt';
-    pos += 2 + length;
-  }
-  return 'corrupt';
 }

@@ -13,5 +13,6 @@ export { reformatFile, reformatSample, type ReformatReport } from './reformat.ts
 export { splitFile, parseSize, type SplitReport } from './split.ts';
 export { loadTokenCounter } from './token-counter.ts';
 export { sha256File } from './content-hash.ts';
-export { ensureShard, ensureShardDir, validateIntoShard, openShardWriter, shardKey, type ShardCounts, type ShardInfo, type ShardWriter } from './shards.ts';
+export { ensureShard, ensureShardDir, validateIntoShard, openShardWriter, shardKey, type ImageTokenIds, type ShardCounts, type ShardInfo, type ShardWriter } from './shards.ts';
 export { checkJsonSchema } from './json-schema-check.ts';
+export { fetchImageUrl, isPublicAddress, ImageFetchError, type ImageFetchOptions } from './image-fetch.ts';

@@ -15,7 +15,14 @@ export type DataLimits = {
   /** Errors kept per file report; every error is still counted. */
   maxErrorsKept: number;
   maxImageBytes: number;
+  /** Widest or tallest image in pixels (Mistral vision: 10000). */
+  maxImageSide: number;
   maxImagesPerSample: number;
+  /**
+   * False for a text-only base model: every image is then `image_model_text_only` (the job is refused,
+   * whatever invalid_sample_skip_percentage says). Not a setting: it comes from the job's base model.
+   */
+  imagesAllowed: boolean;
 };
 
 /** The limits from the environment's settings (Mistral's values unless overridden). */
@@ -28,7 +35,9 @@ export function defaultLimits(env: NodeJS.ProcessEnv = process.env): DataLimits 
     minLines: s.dataMinLines,
     maxErrorsKept: s.dataMaxErrorsKept,
     maxImageBytes: s.dataMaxImageBytes,
+    maxImageSide: s.dataMaxImageSide,
     maxImagesPerSample: s.dataMaxImagesPerSample,
+    imagesAllowed: true,
   };
 }
 

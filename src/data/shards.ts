@@ -1,6 +1,7 @@
 /**
  * Token shards (docs/contracts.md): a validated dataset file tokenized with the base model's
- * tokenizer into tokens.u32 / mask.u8 / offsets.u64 + meta.json (written last). One shard per
+ * tokenizer into tokens.u32 / mask.u8 / offsets.u64 + meta.json (written last); a dataset with
+ * images adds images.bin / images.u64 / sample_images.u64 (each image's raw bytes, streamed). One shard per
  * (file sha256, tokenizer sha256, mask policy) under <data-dir>/shards/<key>/, reused by every job
  * with the same key. Written in a temporary folder and renamed, so a half-written shard is never seen.
  */
@@ -25,9 +26,12 @@ const shardFormat = 'atelier-shard-v1';
 const defaultMaskPolicy = 'default';
 
 
-/** The cache key of a shard. */
+/**
+ * The cache key of a shard. `images-v1`: shards written before image files existed have the same
+ * tokens but no images; a new key keeps a dataset with images from reusing one of those.
+ */
 export function shardKey(sourceSha256: string, tokenizerSha256: string, policy = defaultMaskPolicy): string {
-  return createHash('sha256').update(`${sourceSha256}\n${tokenizerSha256}\n${policy}`).digest('hex').slice(0, 32);
+  return createHash('sha256').update(`${sourceSha256}\n${tokenizerSha256}\n${policy}\nimages-v1`).digest('hex').slice(0, 32);
 }
 
 /** Writes a chunk, waiting for 'drain' when the stream's buffer is full; rejects once the stream has failed. */
@@ -46,8 +50,11 @@ function closeStream(stream: WriteStream): Promise<void> {
 
 export type ShardInfo = { dir: string; key: string; reused: boolean; samples: number; tokens: number; trainedTokens: number };
 
-/** What a shard writer reports for meta.json. */
-export type ShardCounts = { samples: number; tokens: number; trained_tokens: number };
+/** [IMG], [IMG_BREAK] and [IMG_END] ids: the trainer finds each image's block (and cuts before one that does not fit) with them. */
+export type ImageTokenIds = { img: number; break: number; end: number };
+
+/** What a shard writer reports for meta.json (`images` and `image_token_ids` only when the shard has images). */
+export type ShardCounts = { samples: number; tokens: number; trained_tokens: number; images?: number; image_token_ids?: ImageTokenIds };
 
 const shardMeta = z.object({ samples: z.number().int(), tokens: z.number().int(), trained_tokens: z.number().int() });
 
@@ -95,40 +102,86 @@ async function renameUnlessWritten(tmp: string, dir: string, metaPath: string): 
   }
 }
 
-/** The token streams of a shard folder (tokens.u32, mask.u8, offsets.u64): `add` appends one sample, `close` flushes them. */
-export type ShardWriter = { add(tokens: number[], mask: Buffer): Promise<void>; close(): Promise<ShardCounts> };
+/**
+ * The streams of a shard folder: `add` appends one sample (its tokens, mask and the raw bytes of its
+ * images in [IMG] block order), `close` flushes them. Each image is written as it comes, so memory
+ * holds one sample's images at most.
+ */
+export type ShardWriter = { add(tokens: number[], mask: Buffer, images?: Buffer[]): Promise<void>; close(): Promise<ShardCounts> };
 
-/** Opens the token streams of a shard in the existing folder `dir`. */
-export async function openShardWriter(dir: string): Promise<ShardWriter> {
-  const [tokens, mask, offsets] = ['tokens.u32', 'mask.u8', 'offsets.u64'].map((name) => {
-    const stream = createWriteStream(path.join(dir, name));
-    // One stream can fail (a full disk) while we await a write on another: an 'error' with no
-    // listener would kill the process. The failure stays in stream.errored, where writeChunk and
-    // closeStream report it to the caller.
-    stream.on('error', () => undefined);
-    return stream;
-  }) as [WriteStream, WriteStream, WriteStream];
+function openStream(dir: string, name: string): WriteStream {
+  const stream = createWriteStream(path.join(dir, name));
+  // One stream can fail (a full disk) while we await a write on another: an 'error' with no
+  // listener would kill the process. The failure stays in stream.errored, where writeChunk and
+  // closeStream report it to the caller.
+  stream.on('error', () => undefined);
+  return stream;
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+}
+
+/** Opens the token streams of a shard in the existing folder `dir`; `imageIds` is required to add images. */
+export async function openShardWriter(dir: string, imageIds?: ImageTokenIds): Promise<ShardWriter> {
+  const [tokens, mask, offsets] = ['tokens.u32', 'mask.u8', 'offsets.u64'].map((name) => openStream(dir, name)) as [WriteStream, WriteStream, WriteStream];
   const counts: ShardCounts = { samples: 0, tokens: 0, trained_tokens: 0 };
-  const offset = (n: number) => {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt(n));
-    return b;
-  };
-  await writeChunk(offsets, offset(0));
+  const images = imageStreams(dir);
+  await writeChunk(offsets, u64(0));
   return {
-    async add(ids, m) {
+    async add(ids, m, imgs = []) {
       const t = Buffer.alloc(ids.length * 4);
       ids.forEach((id, i) => t.writeUInt32LE(id, i * 4));
       await writeChunk(tokens, t);
       await writeChunk(mask, m);
+      await images.add(counts.samples, imgs);
       counts.samples += 1;
       counts.tokens += ids.length;
       counts.trained_tokens += m.reduce((a, b) => a + b, 0);
-      await writeChunk(offsets, offset(counts.tokens));
+      await writeChunk(offsets, u64(counts.tokens));
     },
     async close() {
+      const n = await images.close();
       await Promise.all([closeStream(tokens), closeStream(mask), closeStream(offsets)]);
-      return counts;
+      if (n === 0) return counts;
+      if (!imageIds) throw new Error('a shard with images needs the tokenizer\'s [IMG], [IMG_BREAK] and [IMG_END] ids');
+      return { ...counts, images: n, image_token_ids: imageIds };
+    },
+  };
+}
+
+/**
+ * images.bin (raw bytes back to back), images.u64 (n_images + 1 byte offsets) and
+ * sample_images.u64 (samples + 1 image indices). Opened at the first image, so a text-only shard
+ * has none of these files; the sample entries before it are all 0 and are written then.
+ */
+function imageStreams(dir: string): { add(sample: number, imgs: Buffer[]): Promise<void>; close(): Promise<number> } {
+  let files: { bin: WriteStream; offsets: WriteStream; perSample: WriteStream } | null = null;
+  let n = 0;
+  let bytes = 0;
+  return {
+    async add(sample, imgs) {
+      if (!files && imgs.length === 0) return;
+      if (!files) {
+        files = { bin: openStream(dir, 'images.bin'), offsets: openStream(dir, 'images.u64'), perSample: openStream(dir, 'sample_images.u64') };
+        await writeChunk(files.offsets, u64(0));
+        await writeChunk(files.perSample, Buffer.concat(Array.from({ length: sample + 1 }, () => u64(0))));
+      }
+      for (const img of imgs) {
+        await writeChunk(files.bin, img);
+        bytes += img.length;
+        n += 1;
+        await writeChunk(files.offsets, u64(bytes));
+      }
+      await writeChunk(files.perSample, u64(n));
+    },
+    async close() {
+      if (!files) return 0;
+      const f = files;
+      await Promise.all([closeStream(f.bin), closeStream(f.offsets), closeStream(f.perSample)]);
+      return n;
     },
   };
 }
@@ -143,12 +196,18 @@ export async function ensureShard(p: { dataDir: string; sourcePath: string; sour
   return ensureShardDir({ dataDir: p.dataDir, key, sourceSha256: p.sourceSha256, tokenizerSha256 }, (tmp) => writeShardFiles(tmp, p.sourcePath, p.tokenizerPath));
 }
 
+/** The tokenizer's image token ids, or undefined when it has no image tokens. */
+function imageTokenIds(t: Tokenizer): ImageTokenIds | undefined {
+  const { img, imgBreak, imgEnd } = t.special;
+  return img !== undefined && imgBreak !== undefined && imgEnd !== undefined ? { img, break: imgBreak, end: imgEnd } : undefined;
+}
+
 async function writeShardFiles(dir: string, source: string, tokenizerPath: string): Promise<ShardCounts> {
   const tokenizer = await loadTokenizer(tokenizerPath);
-  const writer = await openShardWriter(dir);
+  const writer = await openShardWriter(dir, imageTokenIds(tokenizer));
   for await (const s of iterateValidSamples(source, { format: 'chat' })) {
     const enc = tokenizer.encodeChat(s.sample, { mode: 'train' });
-    await writer.add(enc.tokens, Buffer.from(enc.mask));
+    await writer.add(enc.tokens, Buffer.from(enc.mask), enc.images);
   }
   return writer.close();
 }
@@ -167,12 +226,12 @@ export async function validateIntoShard(
   let report: FileReport | null = null;
   await ensureShardDir({ dataDir: p.dataDir, key, sourceSha256: p.sourceSha256, tokenizerSha256 }, async (tmp) => {
     const tokenizer = await loadTokenizer(p.tokenizerPath);
-    const writer = await openShardWriter(tmp);
+    const writer = await openShardWriter(tmp, imageTokenIds(tokenizer));
     let written = Promise.resolve();
     const count: TokenCounter = (sample, format) => {
       if (format !== 'chat') return opts.countTokens(sample, format);
       const enc = tokenizer.encodeChat(sample, { mode: 'train' }); // throws for a sample it cannot render: that line is invalid, not written
-      written = written.then(() => writer.add(enc.tokens, Buffer.from(enc.mask)));
+      written = written.then(() => writer.add(enc.tokens, Buffer.from(enc.mask), enc.images));
       let trained = 0;
       for (let i = 0; i < enc.mask.length; i++) trained += enc.mask[i] as number;
       return { tokens: enc.tokens.length, trained };

@@ -61,6 +61,13 @@ test('an image above the size limit is image_too_large', () => {
   assert.deepEqual(v.problems.map((p) => p.code), ['image_too_large']);
 });
 
+test('an image for a text-only base model is image_model_text_only', () => {
+  const line = JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: 'data:image/png;base64,AAAA' }] }, { role: 'assistant', content: 'x' }] });
+  const v = validateLine(line, { format: 'auto', limits: { ...resolveLimits(), imagesAllowed: false } });
+  assert.deepEqual(v.problems.map((p) => p.code), ['image_model_text_only']);
+  assert.match(v.problems[0]?.message ?? '', /content\[1\]: the base model is text-only/);
+});
+
 test('token counting is pluggable and a tokenizer failure is tokenize_failed', async () => {
   const p = file('tok.jsonl', `${good}\n${JSON.stringify({ messages: [{ role: 'user', content: 'boom' }, { role: 'assistant', content: 'x' }] })}\n`);
   const r = await validateDatasetFile(p, {

@@ -9,7 +9,7 @@ import { jobStatusSchema, toOpenAIStatus } from '../store/index.ts';
 
 type Json = Record<string, unknown>;
 
-const estimateKeys = ['expected_duration_seconds', 'cost', 'cost_currency', 'train_tokens_per_step', 'train_tokens', 'data_tokens'] as const;
+const estimateKeys = ['expected_duration_seconds', 'cost', 'cost_currency', 'train_tokens_per_step', 'train_tokens', 'data_tokens', 'skipped_lines'] as const;
 
 /** Mistral's JobMetadata: the estimate, with the queue's start time while the job waits. */
 function mistralMetadata(job: JobRecord, startTime: number | null): Json {

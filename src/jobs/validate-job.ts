@@ -7,7 +7,7 @@ import { loadTokenCounter, sha256File, type ClassifierTarget, type TokenCounter 
 import type { Settings } from '../settings/index.ts';
 import type { FileReport } from '../data/index.ts';
 import {
-  DeletedFileError, getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, queueStartedJob, transitionJob, type JobRecord, type Store,
+  appendEvent, DeletedFileError, getDatasetReport, getJobById, getThroughput, latestThroughputDevice, localFile, putDatasetReport, queueStartedJob, transitionJob, type JobRecord, type Store,
 } from '../store/index.ts';
 import { resolveBaseModel, UnknownBaseModelError } from '../models/index.ts';
 import { deviceKind, estimateJob, priorTokensPerSecond, type JobEstimate } from './estimates.ts';
@@ -42,7 +42,7 @@ export type AssessedJob = Pick<
 >;
 
 export type Assessment =
-  | { ok: true; estimate: JobEstimate & { device: string; memory: MemoryEstimate }; plan: TrainingPlan & { files: unknown } }
+  | { ok: true; estimate: JobEstimate & { device: string; memory: MemoryEstimate; skipped_lines: number }; plan: TrainingPlan & { files: unknown } }
   | { ok: false; message: string; param: string | null };
 
 /** The job's files as local paths, training files first. */
@@ -72,7 +72,7 @@ export async function assessJob(store: Store, settings: Settings, job: AssessedJ
   const outcome = await validateJobFiles(await jobFiles(store, job), {
     count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
     classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,
-    cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath),
+    cache: reportCache(store), tokenizerSha256: await sha256File(model.tokenizerPath), imagesAllowed: model.vision,
     shards: { dataDir: settings.dataDir, tokenizerPath: model.tokenizerPath },
   });
   if (!outcome.ok) return { ok: false, message: outcome.message, param: outcome.param };
@@ -90,7 +90,7 @@ export async function assessJob(store: Store, settings: Settings, job: AssessedJ
     plan, tokensPerSecond: measured ?? priorTokensPerSecond(model.params, device), throughputSource: measured ? 'measured' : 'prior',
     pricePerGpuHour: settings.pricePerGpuHour, currency: settings.currency,
   });
-  return { ok: true, estimate: { ...estimate, device, memory: memory.estimate }, plan: { ...plan, files: outcome.files } };
+  return { ok: true, estimate: { ...estimate, device, memory: memory.estimate, skipped_lines: outcome.skippedLines }, plan: { ...plan, files: outcome.files } };
 }
 
 /** Runs the validation of one job; failures end the job (FAILED_VALIDATION or FAILED); throws only for a server-side failure, after failing the job. */
@@ -105,7 +105,16 @@ export async function validateNewJob(store: Store, settings: Settings, id: strin
   try {
     const a = await assessJob(store, settings, job);
     if (!a.ok) return void (await fail('FAILED_VALIDATION', a.param?.startsWith('hyperparameters.') ? 'invalid_job' : 'invalid_file', a.message, a.param));
-    await transitionJob(db, id, ['VALIDATING'], 'VALIDATED', { patch: { estimate: a.estimate, plan: a.plan } });
+    const skipped = a.estimate.skipped_lines;
+    // Lines dropped under invalid_sample_skip_percentage are never silent: in the metadata, on the
+    // VALIDATED event, and as a warning event of their own.
+    await transitionJob(db, id, ['VALIDATING'], 'VALIDATED', { patch: { estimate: a.estimate, plan: a.plan }, eventData: { skipped_lines: skipped } });
+    if (skipped > 0) {
+      await appendEvent(db, id, {
+        name: 'lines-skipped', level: 'warn', data: { skipped_lines: skipped },
+        message: `${skipped} invalid dataset line${skipped === 1 ? '' : 's'} skipped under invalid_sample_skip_percentage=${job.invalidSampleSkipPercentage}; the dataset report lists them`,
+      });
+    }
     await queueStartedJob(db, id); // auto_start, or /start during validation
   } catch (err) {
     if (err instanceof UnknownBaseModelError || err instanceof RangeError) return void (await fail('FAILED_VALIDATION', 'invalid_job', err.message, 'model'));

@@ -16,8 +16,9 @@ export type JobFile = { fileId: string; filename: string; path: string; role: 't
 export type ReportCache = { get(key: string): Promise<FileReport | null>; put(key: string, report: FileReport): Promise<void> };
 
 /** The cache key of one file's report under the given tokenizer and options. */
-function reportCacheKey(f: JobFile, tokenizerSha256: string, jobType: string, targets: ClassifierTarget[] | undefined): string {
-  const inputs = JSON.stringify({ v: 1, file: f.sha256, tokenizer: tokenizerSha256, jobType, role: f.role, targets: targets ?? null });
+function reportCacheKey(f: JobFile, tokenizerSha256: string, jobType: string, targets: ClassifierTarget[] | undefined, imagesAllowed: boolean): string {
+  // v2: image container checks (image-bytes.ts) and the text-only model check changed what a report says.
+  const inputs = JSON.stringify({ v: 2, file: f.sha256, tokenizer: tokenizerSha256, jobType, role: f.role, targets: targets ?? null, imagesAllowed });
   return createHash('sha256').update(inputs).digest('hex');
 }
 
@@ -41,18 +42,21 @@ export async function validateJobFiles(
   opts: {
     count: TokenCounter; jobType: 'completion' | 'classifier'; invalidSampleSkipPercentage: number; classifierTargets?: ClassifierTarget[];
     cache?: ReportCache; tokenizerSha256?: string;
+    /** False when the base model cannot read images: any image then refuses the job, naming its line. */
+    imagesAllowed?: boolean;
     /** Completion jobs: write each file's token shard while validating it (the worker then reuses it). */
     shards?: { dataDir: string; tokenizerPath: string };
   },
 ): Promise<ValidationOutcome> {
   const allowed = allowedInvalidFraction(opts.invalidSampleSkipPercentage);
+  const imagesAllowed = opts.imagesAllowed ?? true;
   const counts: FileCounts[] = [];
   let skipped = 0;
   for (const f of files) {
-    const key = opts.cache && opts.tokenizerSha256 ? reportCacheKey(f, opts.tokenizerSha256, opts.jobType, opts.classifierTargets) : null;
+    const key = opts.cache && opts.tokenizerSha256 ? reportCacheKey(f, opts.tokenizerSha256, opts.jobType, opts.classifierTargets, imagesAllowed) : null;
     let report = key ? await opts.cache?.get(key) : null;
     if (!report) {
-      const options = { role: f.role, classifierTargets: opts.classifierTargets, countTokens: opts.count };
+      const options = { role: f.role, classifierTargets: opts.classifierTargets, countTokens: opts.count, limits: { imagesAllowed } };
       report = opts.shards && opts.jobType === 'completion'
         ? await validateIntoShard({ ...opts.shards, sourcePath: f.path, sourceSha256: f.sha256 }, options)
         : await validateDatasetFile(f.path, { ...options, format: opts.jobType === 'classifier' ? 'classifier' : 'chat' });
@@ -71,6 +75,9 @@ function judgeFile(f: JobFile, report: FileReport, allowed: number): ValidationO
   const where = `${f.filename} (${f.fileId})`;
   const fileLevel = report.errors.find((e) => e.line === 0);
   if (fileLevel) return { ok: false, message: `${where}: ${fileLevel.code}: ${fileLevel.message}`, param: f.fileId };
+  // Images the model cannot read are a job/model mismatch, not bad lines to skip.
+  const textOnly = report.errors.find((e) => e.code === 'image_model_text_only');
+  if (textOnly) return { ok: false, message: `${where} line ${textOnly.line}: ${textOnly.code}: ${textOnly.message}`, param: f.fileId };
   const invalid = report.lines - report.valid_lines;
   if (report.valid_lines === 0) {
     const first = report.errors[0];

@@ -26,6 +26,8 @@ export type BaseModel = {
   params: number;
   /** The architecture numbers (the memory plan, src/jobs/memory-plan.ts, reads them). */
   shape: ModelShape;
+  /** Whether the model reads images: a `vision_encoder` in params.json, a `vision_config` in config.json. */
+  vision: boolean;
 };
 
 export type ModelShape = {
@@ -86,8 +88,10 @@ export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseMode
   const stamp = `${id}:${statSync(dir).mtimeMs}:${statSync(spec).mtimeMs}`;
   const hit = resolved.get(dir);
   if (hit?.stamp === stamp) return hit.model;
-  const shape = layout === 'native' ? nativeShape(await readJson(spec)) : hfShape(await readJson(spec));
-  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape };
+  const raw = await readJson(spec);
+  const shape = layout === 'native' ? nativeShape(raw) : hfShape(raw);
+  const vision = typeof raw === 'object' && raw !== null && (layout === 'native' ? 'vision_encoder' in raw : 'vision_config' in raw);
+  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape, vision };
   resolved.set(dir, { stamp, model });
   return model;
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { PyFloat, PyInt, dumpsPy, fromJs, type PyValue } from './py-json.ts';
-import { imageSizeFromData, type ImageSize } from './images.ts';
+import { imageFromData, type ImageSize } from './images.ts';
 
 const num = z.union([
   z.number(),
@@ -61,7 +61,7 @@ const sampleSchema = z.object({
 });
 export type Sample = z.input<typeof sampleSchema>;
 
-export type Chunk = { type: 'text'; text: string } | { type: 'image'; size: ImageSize };
+export type Chunk = { type: 'text'; text: string } | { type: 'image'; size: ImageSize; data: Buffer };
 export type Content = string | Chunk[];
 export type ToolCallIn = { id: string | null; name: string; arguments: string };
 export type Msg =
@@ -130,7 +130,7 @@ function toContent(c: z.infer<typeof content>): Content {
   return c.map((k): Chunk => {
     if (k.type === 'text') return { type: 'text', text: k.text };
     const src = k.type === 'image' ? k.image : typeof k.image_url === 'string' ? k.image_url : k.image_url.url;
-    return { type: 'image', size: imageSizeFromData(src) };
+    return { type: 'image', ...imageFromData(src) };
   });
 }
 

@@ -5,3 +5,4 @@ export type { StreamDecoder } from './decode.ts';
 export type { AssistantOutput, ParsedToolCall } from './parse-output.ts';
 export { ModelOutputError } from './parse-output.ts';
 export { dumpsPy, loadsPy, PyFloat, PyInt, type PyValue } from './py-json.ts';
+export { dataUrlPayload, inspectImage, isImageFault, type ImageFault, type ImageInfo, type ImageType } from './image-bytes.ts';

@@ -23,7 +23,8 @@ export type MaskPolicy = {
 /** mistral-finetune's behaviour: tool samples train their last turn only, without its call ids. */
 export const MISTRAL_FINETUNE_POLICY: MaskPolicy = { lastTurnOnly: 'with-tools', stripFinalCallIds: true };
 
-export type Encoded = { tokens: number[]; mask: number[] };
+/** `images`: the raw bytes of each image, in the order of their [IMG] blocks in `tokens`. */
+export type Encoded = { tokens: number[]; mask: number[]; images: Buffer[] };
 
 const REPEAT_MIN_CHARS = 64;
 const REPEAT_CACHE_LIMIT = 4096;
@@ -31,6 +32,8 @@ const REPEAT_CACHE_LIMIT = 4096;
 export class InstructEncoder {
   readonly v: number;
   private readonly ids = new Map<string, number>();
+  /** The images of the encode() in progress, in [IMG] block order (encode is synchronous). */
+  private images: Buffer[] = [];
 
   constructor(
     readonly backend: TextBackend,
@@ -77,6 +80,7 @@ export class InstructEncoder {
   encode(p: Prepared, tools: PyValue[], trained: (i: number) => boolean): Encoded {
     const tokens = [this.backend.bosId];
     const mask = [0];
+    this.images = [];
     let firstUser = -1;
     let lastUser = -1;
     p.messages.forEach((m, i) => {
@@ -103,7 +107,7 @@ export class InstructEncoder {
       const bit = m.role === 'assistant' && trained(i) ? 1 : 0;
       for (let k = before; k < tokens.length; k++) mask.push(bit);
     });
-    return { tokens, mask };
+    return { tokens, mask, images: this.images };
   }
 
   private user(c: Content, tools: PyValue[], isLast: boolean, isFirst: boolean, sys: string | null, out: number[]): void {
@@ -139,6 +143,7 @@ export class InstructEncoder {
         const cfg = this.backend.image;
         if (!cfg) throw new Error('this tokenizer has no image settings: it cannot encode images');
         out.push(...imageTokens(k.size, cfg, { img: this.sp('[IMG]'), imgBreak: this.sp('[IMG_BREAK]'), imgEnd: this.sp('[IMG_END]') }));
+        this.images.push(k.data);
       }
     }
   }

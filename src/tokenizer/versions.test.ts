@@ -85,7 +85,9 @@ for (const name of ['mistral_instruct_tokenizer_241114.model.v7m1', 'tekken_2409
     const tok = await loadTokenizer(file);
     lines.forEach((line, i) => {
       assert.equal(want[i]?.error, undefined, want[i]?.error);
-      assert.deepEqual(tok.encodeLine(line, { mode: 'train' }), { tokens: want[i]?.tokens, mask: want[i]?.mask }, `size ${sizes[i]}`);
+      const enc = tok.encodeLine(line, { mode: 'train' });
+      assert.deepEqual({ tokens: enc.tokens, mask: enc.mask }, { tokens: want[i]?.tokens, mask: want[i]?.mask }, `size ${sizes[i]}`);
+      assert.equal(enc.images.length, 1, 'the image bytes come with the tokens');
     });
   });
 }

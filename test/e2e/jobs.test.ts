@@ -122,6 +122,12 @@ describe('fine-tuning jobs through mistralai-ft 2.4.0', () => {
     });
     const ok = await until(() => getJob(tolerant.id), (j) => j.status !== 'QUEUED' && j.status !== 'STARTED' && j.status !== 'VALIDATING', 'validation');
     assert.equal(ok.status, 'VALIDATED', 'one bad line in ten is within invalid_sample_skip_percentage 0.2');
+    const validated = ok.events?.find((e) => (e.data as { status?: string } | null)?.status === 'VALIDATED');
+    assert.equal((validated?.data as { skipped_lines?: number }).skipped_lines, 1, 'the skipped line is on the VALIDATED event');
+    const raw = await (await fetch(`${f.server.url}/v1/fine_tuning/jobs/${tolerant.id}`, { headers: { authorization: `Bearer ${f.server.key}` } })).json() as { metadata: { skipped_lines: number } };
+    assert.equal(raw.metadata.skipped_lines, 1, 'and in the metadata');
+    const events = await (await fetch(`${f.server.url}/v1/fine_tuning/jobs/${tolerant.id}/events`, { headers: { authorization: `Bearer ${f.server.key}` } })).json() as { data: { level: string; message: string }[] };
+    assert.ok(events.data.some((e) => e.level === 'warn' && /1 invalid dataset line skipped/.test(e.message)), JSON.stringify(events.data));
     await knownJob(await f.mistral.fineTuning.jobs.cancel({ jobId: tolerant.id }));
   });
 
