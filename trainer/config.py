@@ -45,6 +45,9 @@ class TrainConfig:
     activation_checkpointing: bool | int = False
     # TensorBoard event files of the run (tensorboard_log.py); None writes none
     tensorboard_dir: str | None = None
+    # Several ranks (torchrun; trainer/distributed.py): how gradients are shared, and how long a collective waits.
+    parallel: str = "ddp"
+    collective_timeout_s: float = 1800.0
 
     @property
     def checkpoint_layers(self) -> int:
@@ -138,13 +141,17 @@ def parse_config(raw: Any) -> TrainConfig:
            f"'activation_checkpointing' must be true (every layer), false or a number of layers >= 0, got {ac!r}")
     tb = raw.get("tensorboard_dir")
     _check(tb is None or (isinstance(tb, str) and tb != ""), f"'tensorboard_dir' must be a folder path or null, got {tb!r}")
+    parallel = raw.get("parallel", "ddp")
+    _check(parallel in ("ddp", "fsdp"), f"'parallel' must be 'ddp' or 'fsdp', got {parallel!r}")
+    timeout = _number(raw, "collective_timeout_s", float, 1800.0)
+    _check(timeout is not None and timeout > 0, f"'collective_timeout_s' must be > 0 seconds, got {raw.get('collective_timeout_s')!r}")
     return TrainConfig(model_dir=raw["model_dir"], out_dir=raw["out_dir"], train=train, valid=list(valid),
                        seq_len=ints["seq_len"], batch_size=ints["batch_size"], grad_accum=ints["grad_accum"],
                        training_steps=steps, epochs=epochs, learning_rate=lr, weight_decay=wd,
                        warmup_fraction=warm, max_grad_norm=clip, lora=lora, seed=ints["seed"], device=device,
                        checkpoint_every=every, resume=resume, task=task, classifier=raw.get("classifier"),
                        attention=attention, compile=compile_, activation_checkpointing=ac,
-                       tensorboard_dir=tb)
+                       tensorboard_dir=tb, parallel=parallel, collective_timeout_s=timeout)
 
 
 def read_config_json(path: str | Path) -> Any:
