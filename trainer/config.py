@@ -47,7 +47,7 @@ class TrainConfig:
     tensorboard_dir: str | None = None
     # Several ranks (torchrun; trainer/distributed.py): how gradients are shared, and how long a collective waits.
     parallel: str = "ddp"
-    collective_timeout_s: float = 1800.0
+    collective_timeout_s: float = 600.0
 
     @property
     def checkpoint_layers(self) -> int:
@@ -143,7 +143,7 @@ def parse_config(raw: Any) -> TrainConfig:
     _check(tb is None or (isinstance(tb, str) and tb != ""), f"'tensorboard_dir' must be a folder path or null, got {tb!r}")
     parallel = raw.get("parallel", "ddp")
     _check(parallel in ("ddp", "fsdp"), f"'parallel' must be 'ddp' or 'fsdp', got {parallel!r}")
-    timeout = _number(raw, "collective_timeout_s", float, 1800.0)
+    timeout = _number(raw, "collective_timeout_s", float, 600.0)
     _check(timeout is not None and timeout > 0, f"'collective_timeout_s' must be > 0 seconds, got {raw.get('collective_timeout_s')!r}")
     return TrainConfig(model_dir=raw["model_dir"], out_dir=raw["out_dir"], train=train, valid=list(valid),
                        seq_len=ints["seq_len"], batch_size=ints["batch_size"], grad_accum=ints["grad_accum"],

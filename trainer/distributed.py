@@ -69,6 +69,9 @@ class Ranks:
         n_trained = sum(int(w.mask.sum()) for w in windows)
         seen = sum(int((w.doc_ids >= 0).sum()) for w in windows)
         lo, hi = self.slice_bounds(len(windows))
+        if lo == hi:
+            raise ValueError(f"a step of batch_size × grad_accum = {len(windows)} windows cannot be split over {self.world} "
+                             "ranks: raise batch_size or lower ATELIER_TRAIN_PROCESSES")
         mine = windows[lo:hi]
         return [collate(mine[i:i + batch_size]) for i in range(0, len(mine), batch_size)], n_trained, seen
 
