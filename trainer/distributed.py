@@ -7,9 +7,14 @@ What changes with N ranks, and only here (train.py calls these hooks; with one p
   its own contiguous slice, in micro-batches of at most batch_size windows. The loss is normalised
   by the step's trained tokens over all ranks, so the step computes the same gradient whatever the
   world size, and a checkpoint taken at any world size resumes at any other.
-- Gradients are summed by DistributedDataParallel (DDP, its all-reduce once per step: the other
-  micro-batches run under no_sync). `parallel: "fsdp"` instead shards the frozen base with FSDP2
-  (fully_shard), for a base that does not fit one device.
+- `parallel: "ddp"` (default): every rank holds the whole base; the adapter's gradients are summed
+  by DistributedDataParallel (its all-reduce once per step: the other micro-batches run under
+  no_sync). `parallel: "fsdp"`: FSDP2 (fully_shard, per transformer block) shards the frozen base
+  over the ranks and all-gathers one block at a time, for a base that does not fit one device; the
+  adapter and the output head stay whole on every rank (ignored by FSDP: the loss reads the head
+  outside the forward) and the adapter's gradients are summed by one all-reduce per step. Every
+  FSDP forward is a collective, so every rank runs the same number of them: the step's windows must
+  split evenly, and each rank evaluates every validation batch.
 - Rank 0 is the one writer: events on stdout, checkpoints, TensorBoard, the final adapter. Other
   ranks' stdout goes to /dev/null (their stderr stays, for tracebacks).
 - SIGTERM (torchrun forwards it to every rank) stops all ranks at the same step: the stop flag
@@ -34,6 +39,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .data import Batch, TrainStream, collate
+from .protocol import log
 
 if TYPE_CHECKING:
     from .model import Transformer
@@ -69,9 +75,10 @@ class Ranks:
         n_trained = sum(int(w.mask.sum()) for w in windows)
         seen = sum(int((w.doc_ids >= 0).sum()) for w in windows)
         lo, hi = self.slice_bounds(len(windows))
-        if lo == hi:
-            raise ValueError(f"a step of batch_size × grad_accum = {len(windows)} windows cannot be split over {self.world} "
-                             "ranks: raise batch_size or lower ATELIER_TRAIN_PROCESSES")
+        if lo == hi or (self.mode == "fsdp" and len(windows) % self.world):
+            raise ValueError(f"a step of batch_size × grad_accum = {len(windows)} windows cannot be split "
+                             f"{'evenly ' if self.mode == 'fsdp' else ''}over {self.world} ranks: change batch_size or "
+                             "ATELIER_TRAIN_PROCESSES")
         mine = windows[lo:hi]
         return [collate(mine[i:i + batch_size]) for i in range(0, len(mine), batch_size)], n_trained, seen
 
@@ -80,7 +87,9 @@ class Ranks:
         return self.rank * n // self.world, (self.rank + 1) * n // self.world
 
     def shard(self, items: list) -> list:
-        """This rank's share of a list (validation batches)."""
+        """This rank's share of the validation batches (all of them under FSDP; `sum` then adds nothing)."""
+        if self.mode == "fsdp":
+            return items
         lo, hi = self.slice_bounds(len(items))
         return items[lo:hi]
 
@@ -92,7 +101,7 @@ class Ranks:
         if self.world == 1:
             return model
         if self.parallel == "fsdp":
-            return _fully_shard(model)
+            return _fully_shard(model, device, self.world)
         frozen = [n for n, p in model.named_parameters() if not p.requires_grad] + [n for n, _ in model.named_buffers()]
         # Every rank loaded the same base from disk: only the adapter is broadcast from rank 0.
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, frozen)
@@ -100,14 +109,16 @@ class Ranks:
         return _ModelDDP(model, device_ids=ids, broadcast_buffers=False)
 
     def backward(self, loss: torch.Tensor, model: torch.nn.Module, last: bool) -> None:
-        """loss.backward() for one micro-batch; gradients are all-reduced on the step's last one.
-        DDP averages over ranks and every rank's loss is already divided by the global token
-        count, so the loss is scaled by the world size to make the average a sum."""
+        """loss.backward() for one micro-batch; the adapter's gradients are summed over ranks on the
+        step's last one. Every rank's loss is already divided by the whole step's token count, so
+        the sum is the one-process gradient (DDP averages: its loss is scaled by the world size)."""
         if self.world == 1:
             return loss.backward()
-        sync = contextlib.nullcontext() if last or not isinstance(model, DistributedDataParallel) else model.no_sync()
-        with sync:
-            (loss * self.world if isinstance(model, DistributedDataParallel) else loss).backward()
+        if self.mode == "fsdp":
+            loss.backward()
+            return _sum_adapter_grads(model) if last else None
+        with contextlib.nullcontext() if last else model.no_sync():
+            (loss * self.world).backward()
 
     # -- collectives ------------------------------------------------------------------------------
 
@@ -120,8 +131,8 @@ class Ranks:
         return float(t[0]), bool(t[1] > 0)
 
     def sum(self, *values: float) -> tuple[float, ...]:
-        """Element-wise sum of numbers over ranks (evaluation's loss, correct and count)."""
-        if self.world == 1:
+        """Element-wise sum over ranks of what each evaluated of its `shard` (loss, correct, count)."""
+        if self.world == 1 or self.mode == "fsdp":
             return values
         t = torch.tensor(values, dtype=torch.float64, device=self._collective_device())
         dist.all_reduce(t)
@@ -155,13 +166,32 @@ class _ModelDDP(DistributedDataParallel):
             return getattr(self.module, name)
 
 
-def _fully_shard(model: "Transformer") -> torch.nn.Module:
-    """FSDP2: each transformer block, then the root, sharded over the ranks (frozen base included)."""
+def _fully_shard(model: "Transformer", device: torch.device, world: int) -> torch.nn.Module:
+    """FSDP2 over the frozen base: each transformer block, then the root (embeddings, final norm).
+    The adapter and the output head are ignored: whole on every rank, plain tensors."""
+    from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
+    mesh = init_device_mesh(device.type, (world,))
+    whole = {p for p in model.parameters() if p.requires_grad} | set(model.output.parameters())
     for layer in model.layers:
-        fully_shard(layer)
-    fully_shard(model)
+        fully_shard(layer, mesh=mesh, ignored_params=whole)
+    fully_shard(model, mesh=mesh, ignored_params=whole)
+    from torch.distributed.tensor import DTensor
+    sharded = [p for p in model.parameters() if isinstance(p, DTensor)]
+    log(f"fsdp: rank {dist.get_rank()} holds {sum(p.to_local().numel() for p in sharded)} of the "
+        f"{sum(p.numel() for p in sharded)} sharded base parameters")
     return model
+
+
+def _sum_adapter_grads(model: torch.nn.Module) -> None:
+    """One all-reduce (sum) of every trainable parameter's gradient, flattened into one buffer."""
+    grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def _die_with_parent() -> None:

@@ -1,7 +1,7 @@
 """Several ranks per job (trainer/distributed.py) on CPU with gloo, launched as the worker does
 (`python -m torch.distributed.run --standalone --nproc-per-node 2 -m trainer.train`): a 2-rank run
 equals a 1-rank run with the same global batch (losses, evaluation, final adapter, within 1e-5 in
-fp32), one rank writes, and a run stopped at one world size resumes at the other on the same curve."""
+fp32) with DDP and with FSDP2 sharding the frozen base, one rank writes, and a run stopped at one world size resumes at the other on the same curve."""
 from __future__ import annotations
 
 import json
@@ -41,9 +41,11 @@ def start(cfg: dict, path: Path, ranks: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc: subprocess.Popen, ok: bool = True) -> list[dict]:
+def finish(proc: subprocess.Popen, ok: bool = True, logs: list[str] | None = None) -> list[dict]:
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0 or not ok, err[-3000:]
+    if logs is not None:
+        logs.extend(err.splitlines())
     return [json.loads(line) for line in out.splitlines()]  # every stdout line is one JSON event
 
 
@@ -87,10 +89,16 @@ def one_rank(small_model, shards, tmp_path_factory) -> list[dict]:
     return finish(start(config(small_model, shards, d / "out"), d / "c.json", 1))
 
 
-def test_two_ranks_equal_one_rank_with_the_same_global_batch(small_model, shards, one_rank, tmp_path):
-    two = finish(start(config(small_model, shards, tmp_path / "out"), tmp_path / "c.json", 2))
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_ranks_equal_one_rank_with_the_same_global_batch(small_model, shards, one_rank, tmp_path, parallel):
+    cfg = {**config(small_model, shards, tmp_path / "out"), "parallel": parallel}
+    logs: list[str] = []
+    two = finish(start(cfg, tmp_path / "c.json", 2), logs=logs)
+    if parallel == "fsdp":  # each rank holds half of the sharded base
+        held = [line.split() for line in logs if line.startswith("fsdp: rank")]
+        assert len(held) == 2 and all(2 * int(h[4]) == int(h[7]) for h in held), held
     started = [e for e in two if e["type"] == "started"]
-    assert len(started) == 1 and started[0]["ranks"] == 2 and started[0]["parallel"] == "ddp"  # rank 0 alone writes
+    assert len(started) == 1 and started[0]["ranks"] == 2 and started[0]["parallel"] == parallel  # rank 0 alone writes
     assert one_rank[0]["ranks"] == 1 and one_rank[0]["parallel"] == "none"
     assert [e["type"] for e in two] == [e["type"] for e in one_rank]
     assert losses(two) == pytest.approx(losses(one_rank), abs=TOL) and len(losses(two)) == STEPS
