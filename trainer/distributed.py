@@ -95,6 +95,11 @@ class Ranks:
 
     # -- model ------------------------------------------------------------------------------------
 
+    def load_device(self, device: torch.device) -> torch.device:
+        """Where the base is loaded: under FSDP the host, since `wrap` moves each block's shard to the
+        device (a base larger than one device never lands there whole); else the device itself."""
+        return torch.device("cpu") if self.mode == "fsdp" else device
+
     def wrap(self, model: "Transformer", device: torch.device) -> torch.nn.Module:
         """The module the training forward runs through: the model itself for one process, else
         DDP (all-reduce of the adapter's gradients) or FSDP2 (sharded frozen base)."""
@@ -173,6 +178,7 @@ def _fully_shard(model: "Transformer", device: torch.device, world: int) -> torc
     from torch.distributed.fsdp import fully_shard
     mesh = init_device_mesh(device.type, (world,))
     whole = {p for p in model.parameters() if p.requires_grad} | set(model.output.parameters())
+    model.output.to(device)  # FSDP moves what it shards; the head it ignores is moved here
     for layer in model.layers:
         fully_shard(layer, mesh=mesh, ignored_params=whole)
     fully_shard(model, mesh=mesh, ignored_params=whole)

@@ -128,7 +128,7 @@ def run(cfg: TrainConfig) -> None:
     total = total_steps(cfg, train_shards)
     ckpt_at = checkpoint_steps(total, cfg.checkpoint_every)
 
-    model = load_model(cfg.model_dir, device, dtype)
+    model = load_model(cfg.model_dir, ranks.load_device(device), dtype)  # FSDP: on the host until sharded
     trainable = apply_lora(model, cfg.lora, device)
     speed = resolve_speed(SpeedOptions(cfg.attention, cfg.compile, cfg.checkpoint_layers), device, model.args.n_layers)
     apply_speed(model, speed)

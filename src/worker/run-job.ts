@@ -42,6 +42,8 @@ type Run = {
   startedMs: number | null;
   resumedFrom: number;
   device: string | null;
+  /** Ranks of the current run (its `started` event). */
+  ranks: number;
   metrics: MetricsRecorder;
   cancelled: boolean;
   lost: boolean;
@@ -87,6 +89,7 @@ async function onMessage(ctx: WorkerContext, job: JobRecord, run: Run, m: Traine
       run.device = m.device;
       await updateJobProgress(db, job.id, ctx.workerId, { device: m.device });
       const ranks = m.ranks ?? 1;
+      run.ranks = ranks;
       const on = ranks > 1 ? `${m.device} with ${ranks} ranks (${m.parallel})` : m.device;
       await appendEvent(db, job.id, {
         name: 'message', level: 'info',
@@ -162,13 +165,13 @@ async function finish(ctx: WorkerContext, job: JobRecord, run: Run, failure: Tra
   });
 }
 
-/** tokens/s of this run (train tokens of the steps run here over their wall time), for later estimates. */
+/** tokens/s per device of this run (train tokens of the steps run here over their wall time and ranks), for later estimates. */
 async function recordMeasuredThroughput(ctx: WorkerContext, job: JobRecord, run: Run): Promise<void> {
   const perStep = job.plan?.train_tokens_per_step;
   if (run.startedMs === null || !run.device || typeof perStep !== 'number' || !run.done) return;
   const steps = run.done.step - run.resumedFrom;
   const seconds = (Date.now() - run.startedMs) / 1000;
-  if (steps > 0 && seconds > 0) await recordThroughput(ctx.store.db, job.model, deviceKind(run.device), (steps * perStep) / seconds);
+  if (steps > 0 && seconds > 0) await recordThroughput(ctx.store.db, job.model, deviceKind(run.device), (steps * perStep) / seconds / run.ranks);
 }
 
 /**
@@ -212,7 +215,7 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     await appendEvent(db, job.id, { name: 'message', level: 'warn', data: { worker: ctx.workerId, attempt: job.attempts }, message: `Worker ${ctx.workerId} took over the job after its previous worker stopped heartbeating; resuming from the last checkpoint` });
   }
   const run: Run = {
-    done: null, error: null, lastCheckpointStep: null, startedMs: null, resumedFrom: 0, device: null, cancelled: false, lost: false,
+    done: null, error: null, lastCheckpointStep: null, startedMs: null, resumedFrom: 0, device: null, ranks: 1, cancelled: false, lost: false,
     metrics: createMetricsRecorder(ctx.store, job, ctx.settings.jobMetricsMaxPoints),
   };
   let wandb: WandbSink | null = null;
