@@ -24,10 +24,11 @@ TOL = 1e-5
 
 
 def config(model: Path, shards: tuple[Path, Path], out: Path) -> dict:
-    # 2 × 2 windows per step: each of 2 ranks trains 2 of them; dropout 0 so ranks draw no masks.
+    # 4 windows per step in one micro-batch for 1 rank, 2 per rank for 2 ranks (so the ranks' sums are
+    # not the 1-rank micro-batches: rounding differs, the math must not); dropout 0 so ranks draw no masks.
     train, valid = shards
     return {"model_dir": str(model), "out_dir": str(out), "train": [{"shard": str(train), "weight": 1.0}],
-            "valid": [str(valid)], "seq_len": 100, "batch_size": 2, "grad_accum": 2, "training_steps": STEPS,
+            "valid": [str(valid)], "seq_len": 100, "batch_size": 4, "grad_accum": 1, "training_steps": STEPS,
             "epochs": None, "learning_rate": 3e-3, "weight_decay": 0.1, "warmup_fraction": 0.2, "max_grad_norm": 1.0,
             "lora": {"rank": 4, "scaling": 2.0, "dropout": 0.0}, "seed": 3, "device": "cpu",
             "checkpoint_every": 2, "resume": True, "collective_timeout_s": 60}
