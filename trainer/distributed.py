@@ -44,9 +44,6 @@ from .protocol import log
 if TYPE_CHECKING:
     from .model import Transformer
 
-PARALLEL_MODES = ("ddp", "fsdp")
-
-
 @dataclass(frozen=True)
 class Ranks:
     """This process's place in the job: rank, world size, and how gradients are shared."""
