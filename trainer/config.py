@@ -49,6 +49,9 @@ class TrainConfig:
     # decoder's LoRA; off by default (the pretrained parts already describe images)
     train_projector: bool = False
     train_vision_encoder: bool = False
+    # Several ranks (torchrun; trainer/distributed.py): how gradients are shared, and how long a collective waits.
+    parallel: str = "ddp"
+    collective_timeout_s: float = 600.0
 
     @property
     def checkpoint_layers(self) -> int:
@@ -144,6 +147,10 @@ def parse_config(raw: Any) -> TrainConfig:
     _check(tb is None or (isinstance(tb, str) and tb != ""), f"'tensorboard_dir' must be a folder path or null, got {tb!r}")
     for name in ("train_projector", "train_vision_encoder"):
         _check(isinstance(raw.get(name, False), bool), f"'{name}' must be true or false, got {raw.get(name)!r}")
+    parallel = raw.get("parallel", "ddp")
+    _check(parallel in ("ddp", "fsdp"), f"'parallel' must be 'ddp' or 'fsdp', got {parallel!r}")
+    timeout = _number(raw, "collective_timeout_s", float, 600.0)
+    _check(timeout is not None and timeout > 0, f"'collective_timeout_s' must be > 0 seconds, got {raw.get('collective_timeout_s')!r}")
     return TrainConfig(model_dir=raw["model_dir"], out_dir=raw["out_dir"], train=train, valid=list(valid),
                        seq_len=ints["seq_len"], batch_size=ints["batch_size"], grad_accum=ints["grad_accum"],
                        training_steps=steps, epochs=epochs, learning_rate=lr, weight_decay=wd,
@@ -151,7 +158,8 @@ def parse_config(raw: Any) -> TrainConfig:
                        checkpoint_every=every, resume=resume, task=task, classifier=raw.get("classifier"),
                        attention=attention, compile=compile_, activation_checkpointing=ac,
                        tensorboard_dir=tb, train_projector=raw.get("train_projector", False),
-                       train_vision_encoder=raw.get("train_vision_encoder", False))
+                       train_vision_encoder=raw.get("train_vision_encoder", False),
+                       parallel=parallel, collective_timeout_s=timeout)
 
 
 def read_config_json(path: str | Path) -> Any:

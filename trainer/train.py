@@ -26,6 +26,7 @@ from .checkpoint import latest_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig, load_config
 from .device import pick_device  # noqa: F401  (re-exported: train_classifier imports it from here)
 from .data import Batch, ImageConfig, Shard, TrainStream, validation_batches
+from .distributed import SINGLE, Ranks, init_ranks
 from .lora import apply_lora, load_adapter_state
 from .loss import chunked_ce_sum, chunked_eval
 from .model import Transformer
@@ -72,7 +73,7 @@ def total_steps(cfg: TrainConfig, shards: list[Shard]) -> int:
 
 # Settings a resumed run may change: where and how fast it runs, not what it computes.
 _NOT_FINGERPRINTED = ("resume", "device", "checkpoint_every", "out_dir", "attention", "compile", "activation_checkpointing",
-                      "tensorboard_dir")
+                      "tensorboard_dir", "parallel", "collective_timeout_s")
 
 
 def config_fingerprint(cfg: TrainConfig) -> str:
@@ -89,19 +90,21 @@ def batch_loss_sum(model: Transformer, batch: Batch) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: Transformer, batches: list[Batch], device: torch.device) -> tuple[float | None, float | None]:
-    """(valid_loss, valid_mean_token_accuracy) over trained targets, or (None, None) without data."""
+def evaluate(model: Transformer, batches: list[Batch], device: torch.device, ranks: Ranks = SINGLE) -> tuple[float | None, float | None]:
+    """(valid_loss, valid_mean_token_accuracy) over trained targets, or (None, None) without data;
+    with several ranks each evaluates its share and the sums are added up."""
     if not batches:
         return None, None
     model.eval()
     loss, correct, count = 0.0, 0, 0
-    for b in batches:
+    for b in ranks.shard(batches):
         b = b.to(device)
         mask = model.packed_mask(b.doc_ids, b.positions)
         hidden = model(b.tokens, b.positions, mask, return_hidden=True, images=b.images or None)
         l, c = chunked_eval(hidden[b.mask], model.output.weight, b.targets[b.mask])
         loss, correct, count = loss + l, correct + c, count + int(b.mask.sum())
     model.train()
+    loss, correct, count = ranks.sum(loss, correct, count)
     return loss / count, correct / count
 
 
@@ -125,12 +128,13 @@ def image_config(model: torch.nn.Module) -> ImageConfig | None:
 def run(cfg: TrainConfig) -> None:
     stop = StopFlag()
     device, dtype = pick_device(cfg.device)
+    ranks, device = init_ranks(device, cfg.parallel, cfg.collective_timeout_s)  # torchrun: this rank's place and device
     torch.manual_seed(cfg.seed)
     train_shards = [Shard(f.shard) for f in cfg.train]
     total = total_steps(cfg, train_shards)
     ckpt_at = checkpoint_steps(total, cfg.checkpoint_every)
 
-    model = load_model(cfg.model_dir, device, dtype)
+    model = load_model(cfg.model_dir, ranks.load_device(device), dtype)  # FSDP: on the host until sharded
     images = image_config(model)
     valid = validation_batches([Shard(p) for p in cfg.valid], cfg.seq_len, cfg.batch_size, images)
     trainable = apply_lora(model, cfg.lora, device)
@@ -146,7 +150,7 @@ def run(cfg: TrainConfig) -> None:
 
     out_dir, fingerprint = Path(cfg.out_dir), config_fingerprint(cfg)
     resumed = latest_checkpoint(out_dir) if cfg.resume else None
-    if not cfg.resume:
+    if not cfg.resume and ranks.writer:
         shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     state = {"cursor": None, "trained_tokens": 0, "loss_sum": 0.0, "loss_steps": 0, "fingerprint": fingerprint}
     if resumed is not None:
@@ -160,26 +164,29 @@ def run(cfg: TrainConfig) -> None:
         state.update({k: resumed.trainer_state[k] for k in ("cursor", "trained_tokens", "loss_sum", "loss_steps")})
     start = resumed.step if resumed else 0
     stream = TrainStream(train_shards, [f.weight for f in cfg.train], cfg.seq_len, cfg.seed, state["cursor"], images=images)
-    emit("started", total_steps=total, resumed_from_step=start, device=str(device), trainable_params=trainable)
-    board = MetricsLog(cfg.tensorboard_dir)
+    emit("started", total_steps=total, resumed_from_step=start, device=str(device), trainable_params=trainable,
+         ranks=ranks.world, parallel=ranks.mode)
+    board = MetricsLog(cfg.tensorboard_dir if ranks.writer else None)
+    net = ranks.wrap(model, device)  # what the training forward runs through (DDP with several ranks)
+    ranks.reseed(cfg.seed, start)
 
     for step in range(start + 1, total + 1):
         t0 = time.perf_counter()
         lr = lr_at(step, total, cfg.learning_rate, cfg.warmup_fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        micro = [stream.next_batch(cfg.batch_size) for _ in range(cfg.grad_accum)]
-        n_trained = sum(int(b.mask.sum()) for b in micro)  # normalise over the whole step's trained tokens
+        # This rank's micro-batches; the counts are the whole step's (all ranks): normalise over its trained tokens.
+        micro, n_trained, seen = ranks.step_batches(stream, cfg.batch_size, cfg.grad_accum)
         loss_total = 0.0
-        for b in micro:
-            loss = batch_loss_sum(model, b.to(device)) / n_trained
-            loss.backward()
+        for i, b in enumerate(micro):
+            loss = batch_loss_sum(net, b.to(device)) / n_trained
+            ranks.backward(loss, net, last=i == len(micro) - 1)
             loss_total += loss.item()
+        loss_total, stopping = ranks.agree(loss_total, stop.requested)  # every rank stops at the same step
         clip = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        seen = sum(int((b.doc_ids >= 0).sum()) for b in micro)
         state["trained_tokens"] += n_trained
         state["loss_sum"] += loss_total
         state["loss_steps"] += 1
@@ -189,20 +196,23 @@ def run(cfg: TrainConfig) -> None:
         board.step(step, loss=loss_total, learning_rate=lr, grad_norm=grad_norm, tokens_per_second=tokens_per_s,
                    trained_tokens=state["trained_tokens"])
 
-        if step in ckpt_at or stop.requested:
-            valid_loss, valid_acc = evaluate(model, valid, device)
+        if step in ckpt_at or stopping:
+            valid_loss, valid_acc = evaluate(model, valid, device, ranks)
             train_loss = state["loss_sum"] / state["loss_steps"]
             state.update(cursor=stream.cursor, loss_sum=0.0, loss_steps=0)
             path = save_checkpoint(out_dir, step, model, optimizer, state, model.args, cfg.lora, cfg.model_dir,
-                                   write_extra=vision_writer(model))
+                                   write_extra=vision_writer(model)) if ranks.writer else None
             metrics = {"train_loss": train_loss, "valid_loss": valid_loss, "valid_mean_token_accuracy": valid_acc}
             emit("checkpoint", step=step, path=str(path), metrics=metrics)
             board.evaluation(step, metrics)
-        if stop.requested and step < total:
+        if stopping and step < total:
             board.close()
             emit("stopped", step=step)
-            return
+            return ranks.close()
     board.close()
+    ranks.close()
+    if not ranks.writer:
+        return
 
     adapter_dir = out_dir / "adapter"
     last = latest_checkpoint(out_dir).adapter_dir

@@ -79,6 +79,21 @@ function suite(name: string, make: MakeLocation, skip: string | false): void {
       assert.equal((await getJobById(store.db, fresh.id))?.status, 'QUEUED');
     });
 
+    it('a job needing N devices is only claimed by a worker with at least N; other jobs pass it by', async (t) => {
+      const { store } = await location(t, make);
+      const ws = await ensureWorkspace(store.db, 'default');
+      const big = await insertJob(store.db, newJob(ws.id, 1));
+      for (const [from, to] of [['QUEUED', 'STARTED'], ['STARTED', 'VALIDATING']] satisfies [JobStatus, JobStatus][]) assert.ok(await transitionJob(store.db, big.id, [from], to));
+      const validated = await transitionJob(store.db, big.id, ['VALIDATING'], 'VALIDATED', { patch: { plan: { training_steps: 1, devices_required: 2 } } });
+      assert.equal(validated?.devicesRequired, 2);
+      const [small] = await validatedJobs(store, 1);
+      const one = await claimJob(store.db, 'one-device', Date.now(), 0, ['completion'], 1);
+      assert.equal(one?.id, small, 'the 1-device worker skips the older 2-device job and takes the next');
+      assert.equal(await claimJob(store.db, 'one-device', Date.now(), 0, ['completion'], 1), null, 'nothing left it can run');
+      const two = await claimJob(store.db, 'two-devices', Date.now(), 0, ['completion'], 2);
+      assert.deepEqual([two?.id, two?.status, two?.devicesRequired], [big.id, 'RUNNING', 2]);
+    });
+
     it('a validated job whose start was not requested stays VALIDATED', async (t) => {
       const { store } = await location(t, make);
       const ws = await ensureWorkspace(store.db, 'default');

@@ -59,6 +59,8 @@ export type JobRecord = {
   trainedTokens: number | null;
   error: Column<'error'>;
   device: string | null;
+  /** Devices (trainer ranks) the job needs; only a worker with at least as many claims it. From plan.devices_required. */
+  devicesRequired: number;
   attempts: number;
   lockedBy: string | null;
   heartbeatMs: number | null;
@@ -119,6 +121,7 @@ function toJob(r: JobRow): JobRecord {
     trainedTokens: num(r.trained_tokens),
     error: parse(jobColumns.error, r.error, null),
     device: str(r.device),
+    devicesRequired: Number(r.devices_required ?? 1),
     attempts: Number(r.attempts),
     lockedBy: str(r.locked_by),
     heartbeatMs: num(r.heartbeat_ms),
@@ -268,7 +271,10 @@ export async function transitionJob(
     sets.push(`${col} = $${params.length}`);
   };
   if (p.estimate) set('estimate', json(p.estimate));
-  if (p.plan) set('plan', json(p.plan));
+  if (p.plan) {
+    set('plan', json(p.plan));
+    set('devices_required', devicesRequired(p.plan));
+  }
   if (p.fineTunedModel) set('fine_tuned_model', p.fineTunedModel);
   if (p.trainedTokens !== undefined) set('trained_tokens', p.trainedTokens);
   if (p.error) set('error', json(p.error));
@@ -362,13 +368,21 @@ export async function listJobCheckpoints(db: Db, jobId: string): Promise<JobChec
   }));
 }
 
+/** The devices a plan asks for: its `devices_required` when a positive integer, else 1. */
+export function devicesRequired(plan: Record<string, unknown>): number {
+  const n = plan.devices_required;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
 /**
  * Claims the oldest runnable job for a worker, in one statement: a validated job (it has a plan)
  * whose start was requested, QUEUED (or VALIDATED in the instant before it moves to QUEUED, and in
  * databases written before that step existed), or a RUNNING / CANCELLATION_REQUESTED job whose worker stopped heartbeating before
  * `staleBeforeMs` (it resumes from its last checkpoint). PostgreSQL skips rows other workers are
  * claiming (FOR UPDATE SKIP LOCKED); SQLite's BEGIN IMMEDIATE transaction excludes them. Returns
- * the claimed job (attempts > 1 means resumed), or null. `jobTypes` lists what this worker can train.
+ * the claimed job (attempts > 1 means resumed), or null. `jobTypes` lists what this worker can train;
+ * `devices` is how many devices (trainer ranks) it runs a job on: a job needing more is left to a
+ * worker that has them.
  */
 export async function claimJob(
   db: Db,
@@ -376,15 +390,16 @@ export async function claimJob(
   nowMs: number,
   staleBeforeMs: number,
   jobTypes: readonly string[] = ['completion', 'classifier'],
+  devices = 1,
 ): Promise<JobRecord | null> {
-  const types = marks(jobTypes, 5);
-  const held = marks(heldStatuses, 5 + jobTypes.length);
-  const claimable = marks(claimableStatuses, 5 + jobTypes.length + heldStatuses.length);
+  const types = marks(jobTypes, 6);
+  const held = marks(heldStatuses, 6 + jobTypes.length);
+  const claimable = marks(claimableStatuses, 6 + jobTypes.length + heldStatuses.length);
   return db.transaction(async (tx) => {
     const r = await tx.one(
       `WITH next AS (
          SELECT id FROM jobs
-         WHERE job_type IN (${types}) AND (
+         WHERE job_type IN (${types}) AND devices_required <= $5 AND (
                (status IN (${claimable}) AND start_requested = 1 AND plan IS NOT NULL)
             OR (status IN (${held}) AND (heartbeat_ms IS NULL OR heartbeat_ms < $3)))
          ORDER BY created_ms, id
@@ -394,7 +409,7 @@ export async function claimJob(
          started_at = COALESCE(started_at, $4)
        WHERE id IN (SELECT id FROM next)
        RETURNING *`,
-      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000), ...jobTypes, ...heldStatuses, ...claimableStatuses],
+      [workerId, nowMs, staleBeforeMs, Math.floor(nowMs / 1000), devices, ...jobTypes, ...heldStatuses, ...claimableStatuses],
     );
     if (!r) return null;
     const job = toJob(r);

@@ -20,6 +20,7 @@ import { createMetricsRecorder, type MetricsRecorder } from './metrics-recorder.
 import type { TrainerMessage } from './trainer-messages.ts';
 import { describeFailure, type ReportedError, type TrainerFailure } from './trainer-failure.ts';
 import { startTrainer, type TrainerExit } from './trainer-process.ts';
+import { ranksForRun, type WorkerDevices } from './devices.ts';
 import { startWandbSink, type WandbSink } from './wandb-sink.ts';
 
 export type WorkerContext = {
@@ -27,6 +28,8 @@ export type WorkerContext = {
   settings: Settings;
   workerId: string;
   heartbeatMs: number;
+  /** What this worker trains on (devices.ts): a run has up to `count` ranks. */
+  devices: WorkerDevices;
   /** Aborted when the worker shuts down: the trainer checkpoints and the job is released for the next claim. */
   signal: AbortSignal;
   log(message: string): void;
@@ -39,6 +42,8 @@ type Run = {
   startedMs: number | null;
   resumedFrom: number;
   device: string | null;
+  /** Ranks of the current run (its `started` event). */
+  ranks: number;
   metrics: MetricsRecorder;
   cancelled: boolean;
   lost: boolean;
@@ -70,6 +75,7 @@ function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, sha
     lora: { rank: n(h.lora_rank, 16), scaling: 2.0, dropout: 0.0 }, seed: job.seed ?? 0, device: ctx.settings.device,
     checkpoint_every: null, resume: true, task: 'completion', classifier: null,
     activation_checkpointing: checkpointLayers === 0 ? false : checkpointLayers, // the memory plan's choice for this worker's device
+    parallel: ctx.settings.trainParallel, collective_timeout_s: ctx.settings.trainCollectiveTimeoutS,
     tensorboard_dir: ctx.settings.jobTensorboard ? path.join(outDir, 'tensorboard') : null,
     ...(job.jobType === 'classifier' ? classifierTrainerFields(job) : {}),
   };
@@ -78,16 +84,21 @@ function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, sha
 async function onMessage(ctx: WorkerContext, job: JobRecord, run: Run, m: TrainerMessage, wandb: WandbSink | null): Promise<void> {
   const db = ctx.store.db;
   switch (m.type) {
-    case 'started':
+    case 'started': {
       run.startedMs = Date.now();
       run.resumedFrom = m.resumed_from_step;
       run.device = m.device;
       await updateJobProgress(db, job.id, ctx.workerId, { device: m.device });
+      const ranks = m.ranks ?? 1;
+      run.ranks = ranks;
+      const on = ranks > 1 ? `${m.device} with ${ranks} ranks (${m.parallel})` : m.device;
       await appendEvent(db, job.id, {
-        name: 'message', level: 'info', data: { total_steps: m.total_steps, resumed_from_step: m.resumed_from_step, device: m.device },
-        message: m.resumed_from_step ? `Training resumed from step ${m.resumed_from_step} on ${m.device}` : `Training started on ${m.device} (${m.trainable_params} trainable parameters)`,
+        name: 'message', level: 'info',
+        data: { total_steps: m.total_steps, resumed_from_step: m.resumed_from_step, device: m.device, ranks, parallel: m.parallel ?? 'none' },
+        message: m.resumed_from_step ? `Training resumed from step ${m.resumed_from_step} on ${on}` : `Training started on ${on} (${m.trainable_params} trainable parameters)`,
       });
       return;
+    }
     case 'progress': {
       wandb?.log({ step: m.step, total_steps: m.total_steps, train_loss: m.loss, lr: m.lr, grad_norm: m.grad_norm ?? null, tokens_per_s: m.tokens_per_s, trained_tokens: m.trained_tokens });
       await updateJobProgress(db, job.id, ctx.workerId, { trainedTokens: m.trained_tokens });
@@ -155,13 +166,13 @@ async function finish(ctx: WorkerContext, job: JobRecord, run: Run, failure: Tra
   });
 }
 
-/** tokens/s of this run (train tokens of the steps run here over their wall time), for later estimates. */
+/** tokens/s per device of this run (train tokens of the steps run here over their wall time and ranks), for later estimates. */
 async function recordMeasuredThroughput(ctx: WorkerContext, job: JobRecord, run: Run): Promise<void> {
   const perStep = job.plan?.train_tokens_per_step;
   if (run.startedMs === null || !run.device || typeof perStep !== 'number' || !run.done) return;
   const steps = run.done.step - run.resumedFrom;
   const seconds = (Date.now() - run.startedMs) / 1000;
-  if (steps > 0 && seconds > 0) await recordThroughput(ctx.store.db, job.model, deviceKind(run.device), (steps * perStep) / seconds);
+  if (steps > 0 && seconds > 0) await recordThroughput(ctx.store.db, job.model, deviceKind(run.device), (steps * perStep) / seconds / run.ranks);
 }
 
 /**
@@ -214,7 +225,7 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     await appendEvent(db, job.id, { name: 'message', level: 'warn', data: { worker: ctx.workerId, attempt: job.attempts }, message: `Worker ${ctx.workerId} took over the job after its previous worker stopped heartbeating; resuming from the last checkpoint` });
   }
   const run: Run = {
-    done: null, error: null, lastCheckpointStep: null, startedMs: null, resumedFrom: 0, device: null, cancelled: false, lost: false,
+    done: null, error: null, lastCheckpointStep: null, startedMs: null, resumedFrom: 0, device: null, ranks: 1, cancelled: false, lost: false,
     metrics: createMetricsRecorder(ctx.store, job, ctx.settings.jobMetricsMaxPoints),
   };
   let wandb: WandbSink | null = null;
@@ -227,8 +238,11 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
     await writeFile(configPath, JSON.stringify(config, null, 2));
     wandb = await startWandbSink(ctx, job, outDir, config);
     const recipe = job.jobType === 'classifier' ? classifierTrainerModule : 'trainer.train';
+    const ranks = ranksForRun(ctx.devices.count, recipe, config.batch_size * config.grad_accum, job.devicesRequired);
     const train = async () => {
-      const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, wandb), ctx.log, recipe);
+      const trainer = startTrainer(resolvePython(ctx.settings.python), configPath, (m) => onMessage(ctx, job, run, m, wandb), ctx.log, {
+        module: recipe, ranks, stopGraceS: ctx.settings.trainStopGraceS,
+      });
       const unwatch = watch(ctx, job, run, trainer.stop);
       const exit = await trainer.exited.finally(unwatch);
       await run.metrics.flush();

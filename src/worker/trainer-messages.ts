@@ -5,7 +5,11 @@ const num = z.number();
 const nullableNum = z.number().nullable();
 
 const trainerMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('started'), total_steps: num, resumed_from_step: num, device: z.string(), trainable_params: num }),
+  z.object({
+    type: z.literal('started'), total_steps: num, resumed_from_step: num, device: z.string(), trainable_params: num,
+    // Ranks of the run and how they share it (trainer/distributed.py); recipes that run in one process may leave them out.
+    ranks: z.number().int().positive().optional(), parallel: z.enum(['none', 'ddp', 'fsdp']).optional(),
+  }),
   z.object({
     type: z.literal('progress'), step: num, total_steps: num, loss: nullableNum, lr: num, grad_norm: nullableNum.optional(),
     tokens_per_s: num, trained_tokens: num,

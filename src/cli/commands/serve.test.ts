@@ -31,6 +31,13 @@ it('merges --api-key flags with ATELIER_API_KEYS and rejects unknown flags', () 
   assert.throws(() => parseServeFlags(['--port', 'x']), /port/);
 });
 
+it('--train-processes overrides ATELIER_TRAIN_PROCESSES; a bad count is refused', () => {
+  assert.equal(parseServeFlags([], { ATELIER_TRAIN_PROCESSES: '3' }).settings.trainProcesses, 3);
+  assert.equal(parseServeFlags(['--train-processes', '2'], { ATELIER_TRAIN_PROCESSES: '3' }).settings.trainProcesses, 2);
+  assert.equal(parseServeFlags([], {}).settings.trainProcesses, 0);
+  assert.throws(() => parseServeFlags(['--train-processes', 'two']), /whole number of processes/);
+});
+
 it('serves /health, accepts a key made by `atelier keys create`, and exits 0 on SIGTERM', async (t) => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-serve-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { startServer } from '../../api/index.ts';
 import { loadSettings } from '../../settings/index.ts';
 import { startWorker } from '../../worker/index.ts';
 
-const usage = `usage: atelier serve [--host H] [--port P] [--data-dir D] [--database-url postgres://…] [--api-key K]...
+const usage = `usage: atelier serve [--host H] [--port P] [--data-dir D] [--database-url postgres://…] [--api-key K]... [--train-processes N]
 
   --host          address to listen on (ATELIER_HOST, default 127.0.0.1)
   --port          port, 0 for any free one (ATELIER_PORT, default 8000)
@@ -16,6 +16,8 @@ const usage = `usage: atelier serve [--host H] [--port P] [--data-dir D] [--data
   --database-url  PostgreSQL instead of SQLite (ATELIER_DATABASE_URL)
   --api-key       accept this key (repeatable; also ATELIER_API_KEYS=k1,k2); such keys belong to
                   the default workspace. Create per-workspace keys with 'atelier keys create'.
+  --train-processes  trainer ranks per job of the embedded worker: GPUs (at most the visible
+                  ones) or CPU gloo processes (ATELIER_TRAIN_PROCESSES, default 0: every GPU, or 1 on CPU)
 All settings: docs/configuration.md.`;
 
 const flags = z.object({
@@ -24,6 +26,7 @@ const flags = z.object({
   'data-dir': z.string().optional(),
   'database-url': z.string().optional(),
   'api-key': z.array(z.string().min(1)).default([]),
+  'train-processes': z.string().regex(/^\d+$/, 'must be a whole number of processes').optional(),
   help: z.boolean().optional(),
 });
 
@@ -37,13 +40,14 @@ export function parseServeFlags(args: string[], env: NodeJS.ProcessEnv = process
       'data-dir': { type: 'string' },
       'database-url': { type: 'string' },
       'api-key': { type: 'string', multiple: true },
+      'train-processes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   const f = flags.parse(values);
   const apiKeys = [env.ATELIER_API_KEYS ?? '', ...f['api-key']].filter(Boolean).join(',');
-  const settings = loadSettings({ host: f.host, port: f.port, dataDir: f['data-dir'], databaseUrl: f['database-url'], apiKeys }, env);
+  const settings = loadSettings({ host: f.host, port: f.port, dataDir: f['data-dir'], databaseUrl: f['database-url'], apiKeys, trainProcesses: f['train-processes'] }, env);
   return { settings, help: Boolean(f.help) };
 }
 

@@ -11,11 +11,14 @@ import { loadSettings } from '../../settings/index.ts';
 import { openStore } from '../../store/index.ts';
 import { startWorker } from '../../worker/index.ts';
 
-const usage = `usage: atelier worker [--database-url postgres://…] [--data-dir D] [--worker-id ID]
+const usage = `usage: atelier worker [--database-url postgres://…] [--data-dir D] [--worker-id ID] [--train-processes N]
 
   --database-url  the server's database (ATELIER_DATABASE_URL; empty: SQLite in the data dir)
   --data-dir      the server's data dir, shared: files, shards, checkpoints (ATELIER_DATA_DIR)
   --worker-id     name this worker (default host:pid:random)
+  --train-processes  trainer ranks per job: GPUs (at most the visible ones) or CPU gloo processes
+                  (ATELIER_TRAIN_PROCESSES, default 0: every GPU, or 1 on CPU); the worker only
+                  claims jobs needing at most that many devices
 Stops on SIGINT/SIGTERM: the running job is checkpointed and released for the next worker.
 All settings: docs/configuration.md.`;
 
@@ -23,6 +26,7 @@ const flags = z.object({
   'database-url': z.string().optional(),
   'data-dir': z.string().optional(),
   'worker-id': z.string().min(1).optional(),
+  'train-processes': z.string().regex(/^\d+$/, 'must be a whole number of processes').optional(),
   help: z.boolean().optional(),
 });
 
@@ -32,10 +36,10 @@ export async function run(args: string[]): Promise<number> {
   let settings: ReturnType<typeof loadSettings>;
   try {
     const { values } = parseArgs({ args, options: {
-      'database-url': { type: 'string' }, 'data-dir': { type: 'string' }, 'worker-id': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'database-url': { type: 'string' }, 'data-dir': { type: 'string' }, 'worker-id': { type: 'string' }, 'train-processes': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, strict: true });
     f = flags.parse(values);
-    settings = loadSettings({ databaseUrl: f['database-url'], dataDir: f['data-dir'] });
+    settings = loadSettings({ databaseUrl: f['database-url'], dataDir: f['data-dir'], trainProcesses: f['train-processes'] });
   } catch (err) {
     console.error(`atelier worker: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
     return 2;
