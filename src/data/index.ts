@@ -15,3 +15,4 @@ export { loadTokenCounter } from './token-counter.ts';
 export { sha256File } from './content-hash.ts';
 export { ensureShard, ensureShardDir, validateIntoShard, openShardWriter, shardKey, type ShardCounts, type ShardInfo, type ShardWriter } from './shards.ts';
 export { checkJsonSchema } from './json-schema-check.ts';
+export { checkImageUrl, type ImageInfo } from './images.ts';
