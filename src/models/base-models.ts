@@ -124,6 +124,23 @@ function hfShape(raw: unknown): { maxSeqLen: number; params: number } {
   });
 }
 
+/**
+ * Whether base model `id` has a vision encoder, from its params.json or config.json alone (the
+ * models API asks for every base; a folder that is gone or whose file does not parse reads no
+ * images here, and chat reports what is wrong with it).
+ */
+export async function baseModelReadsImages(id: string, dirs: Dirs): Promise<boolean> {
+  if (!isBaseModelId(id, dirs)) return false;
+  const dir = id in builtIns ? builtInModelDir(id, dirs) : path.join(dirs.modelsDir, id);
+  const spec = path.join(dir, existsSync(path.join(dir, 'params.json')) ? 'params.json' : 'config.json');
+  try {
+    return hasVisionEncoder(await readJson(spec));
+  } catch (e) {
+    if (e instanceof SyntaxError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
 /** Mistral's params.json names the encoder `vision_encoder`; Hugging Face's config.json `vision_config`. */
 function hasVisionEncoder(raw: unknown): boolean {
   const o = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};

@@ -4,7 +4,7 @@
  */
 import type { Settings } from '../settings/index.ts';
 import { getFineTunedModel, listFineTunedModels, type Db, type FineTunedModelRecord } from '../store/index.ts';
-import { isBaseModelId, listBaseModelIds, resolveBaseModel, UnknownBaseModelError } from './base-models.ts';
+import { baseModelReadsImages, isBaseModelId, listBaseModelIds } from './base-models.ts';
 
 export type ResolvedModel = { kind: 'base'; id: string } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
 
@@ -27,17 +27,9 @@ function capabilities(classifier: boolean, vision: boolean): Record<string, bool
   };
 }
 
-/**
- * Whether chats with the model read images: its base model has a vision encoder (a fine-tune keeps
- * its base's encoder). A base model whose folder is gone reads nothing.
- */
-export async function modelReadsImages(m: ResolvedModel, settings: CatalogSettings): Promise<boolean> {
-  try {
-    return (await resolveBaseModel(m.kind === 'base' ? m.id : m.model.baseModel, settings)).vision;
-  } catch (e) {
-    if (e instanceof UnknownBaseModelError) return false;
-    throw e;
-  }
+/** Whether chats with the model read images: its base model has a vision encoder (a fine-tune keeps its base's encoder). */
+export function modelReadsImages(m: ResolvedModel, settings: CatalogSettings): Promise<boolean> {
+  return baseModelReadsImages(m.kind === 'base' ? m.id : m.model.baseModel, settings);
 }
 
 /** A model card in the superset both SDKs parse; `vision` from modelReadsImages. */

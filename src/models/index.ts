@@ -3,6 +3,6 @@
  * modelsDir), the workspace's fine-tuned models and their cards — and the Python launcher that
  * runs the trainer and the engines. jobs, worker and serving import it; it imports only store and settings.
  */
-export { builtInModelId, builtInModelIds, ensureBuiltInModel, ensureBuiltInModels, isBaseModelId, listBaseModelIds, resolveBaseModel, UnknownBaseModelError, type BaseModel } from './base-models.ts';
+export { baseModelReadsImages, builtInModelId, builtInModelIds, ensureBuiltInModel, ensureBuiltInModels, isBaseModelId, listBaseModelIds, resolveBaseModel, UnknownBaseModelError, type BaseModel } from './base-models.ts';
 export { resolvePython, repoRoot, withoutPaths } from './python.ts';
 export { findModel, fineTunedModelObject, listModelCards, modelCard, modelReadsImages, type ResolvedModel } from './catalog.ts';

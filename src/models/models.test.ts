@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writ
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { builtInModelId, builtInModelIds, isBaseModelId, listBaseModelIds, repoRoot, resolveBaseModel, UnknownBaseModelError } from './index.ts';
+import { baseModelReadsImages, builtInModelId, builtInModelIds, isBaseModelId, listBaseModelIds, repoRoot, resolveBaseModel, UnknownBaseModelError } from './index.ts';
 
 function modelsDirWithCopy(name: string): string {
   const modelsDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-models-'));
@@ -58,6 +58,10 @@ test('a base model reads images when its params.json has a vision_encoder sectio
   assert.equal((await resolveBaseModel(builtInModelId, dirs)).vision, false);
   assert.equal((await resolveBaseModel('seeing', dirs)).vision, true);
   assert.equal((await resolveBaseModel('seeing-hf', dirs)).vision, true);
+  // The models API's cheaper read agrees, and a params.json that does not parse reads no images instead of failing the listing.
+  for (const id of ['text', 'seeing', 'seeing-hf', 'gone']) assert.equal(await baseModelReadsImages(id, dirs), id.startsWith('seeing'));
+  writeFileSync(path.join(visionDir, 'params.json'), '{"dim": ');
+  assert.equal(await baseModelReadsImages('seeing', dirs), false);
 });
 
 test('tiny-pixtral is a built-in exactly when its generator is in the checkout, and it reads images once generated', async () => {
