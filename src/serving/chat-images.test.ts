@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadTokenizer } from '../tokenizer/index.ts';
-import { encodePng, pngDataUrl, solidPng } from '../../test/helpers/png.ts';
+import { encodePng, pngDataUrl, solidPng } from '../../test/helpers/draw-png.ts';
 import { referenceDataDir } from '../../test/helpers/test-paths.ts';
 import { ChatRequestError, loadChatImages } from './chat-images.ts';
 import { chatRequestSchema, normaliseChatRequest } from './chat-request.ts';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mistral } from '@mistralai/mistralai';
 import OpenAI from 'openai';
-import { encodePng, pngDataUrl, solidPng } from '../helpers/png.ts';
+import { encodePng, pngDataUrl, solidPng } from '../helpers/draw-png.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { referenceDataDir, repoRoot } from '../helpers/test-paths.ts';
 
@@ -139,7 +139,7 @@ describe('image chunks refused before any engine', () => {
     const truncated = `data:image/png;base64,${solidPng(8, 8, [0, 0, 0]).subarray(0, 20).toString('base64')}`;
     await assert.rejects(
       mistral.chat.complete({ model: paramsOnly, messages: [{ role: 'user', content: [{ type: 'image_url', imageUrl: { url: truncated } }] }] }),
-      mistral400(/messages\[0\]\.content\[0\]: the image header is truncated/, 'messages.0.content.0'),
+      mistral400(/messages\[0\]\.content\[0\]: the image .*truncated/, 'messages.0.content.0'),
     );
   });
 });

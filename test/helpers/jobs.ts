@@ -59,6 +59,6 @@ export async function fineTuneModel(server: TestServer, p: { fileName: string; l
     (j) => (j.status === 'SUCCESS' && Boolean(j.fineTunedModel)) || (j.status !== 'SUCCESS' && endedStatuses.includes(j.status)),
     'the fine-tune to end', p.ms ?? 240_000, 200,
   );
-  assert.equal(done.status, 'SUCCESS', `job ended ${done.status}`);
+  assert.equal(done.status, 'SUCCESS', `job ended ${done.status}: ${JSON.stringify((done as { events?: unknown[] }).events ?? []).slice(0, 3000)}`);
   return done.fineTunedModel ?? '';
 }

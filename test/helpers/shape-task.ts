@@ -5,7 +5,7 @@
  * drawn with another seed and balanced over the colours, so an answer that ignores the pixels
  * scores exactly 1 / colours.
  */
-import { encodePng, pngDataUrl, type Rgb } from './png.ts';
+import { encodePng, pngDataUrl, type Rgb } from './draw-png.ts';
 
 export const COLOURS: Record<string, Rgb> = {
   red: [220, 40, 40],
