@@ -66,9 +66,15 @@ function loadImage(img: ChatImage, settings: ChatImageSettings): Promise<string>
     const shown = img.url.length > 40 ? `${img.url.slice(0, 40)}…` : img.url;
     throw new ChatRequestError(`${img.where}: image_url must be a base64 data URL "data:image/<type>;base64,<data>"; found ${JSON.stringify(shown)}`, img.param);
   }
+  const data = img.url.slice(img.url.indexOf(',') + 1).replace(/\s+/g, '');
+  const bytes = Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
+  if (bytes > settings.chatMaxImageBytes) {
+    throw new ChatRequestError(`${img.where}: image is ${bytes} bytes, above the limit of ${settings.chatMaxImageBytes} bytes (setting chatMaxImageBytes); resize or recompress it`, img.param);
+  }
+  // The dataset's image check (type, header), so chat and training agree on what an image is.
   const checked = checkImageUrl(img.url, settings.chatMaxImageBytes, img.where);
-  if ('code' in checked) throw new ChatRequestError(`${checked.message}${checked.code === 'image_too_large' ? ' (setting chatMaxImageBytes)' : ''}`, img.param);
-  return Promise.resolve(img.url.slice(img.url.indexOf(',') + 1).replace(/\s+/g, ''));
+  if ('code' in checked) throw new ChatRequestError(checked.message, img.param);
+  return Promise.resolve(data);
 }
 
 /**
