@@ -41,7 +41,7 @@ from .classify import classify_request
 from .device import pick_device
 from .lora import set_adapter_bank
 from .model import KVCache, ModelArgs, Transformer
-from .serve_images import request_images
+from .serve_images import VisionOverrides, request_images
 from .weights import load_model
 
 
@@ -163,6 +163,7 @@ class Engine:
         self.cache = PooledCache(self.args, max_batch, max_seq_len, dtype, device)
         self.free_rows = list(range(max_batch))
         self.bank = AdapterBank(model, max_adapters, dtype, device)
+        self.vision = VisionOverrides(model)  # adapters' own vision weights, swapped in for their prefills
         self.waiting: list[Sequence] = []  # admitted once a row and their adapter are available
         self.active: list[Sequence] = []
 
@@ -316,7 +317,8 @@ class Engine:
 
     # ---- model ----
     def prefill(self, seq: Sequence) -> None:
-        self.forward([seq], [seq.prompt], seq.images)
+        with self.vision.applied(seq.adapter if seq.images else None, self.bank.loaded):
+            self.forward([seq], [seq.prompt], seq.images)
 
     @torch.no_grad()
     def forward(self, seqs: list[Sequence], tokens: list[list[int]], images: list[torch.Tensor] | None = None) -> None:

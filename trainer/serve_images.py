@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
 
 import torch
+from safetensors.torch import load_file
 
 
 def parse_image_settings(msg: dict) -> tuple[int, int]:
@@ -58,3 +62,49 @@ def request_images(msg: dict) -> list[torch.Tensor] | None:
         except ValueError as e:
             raise ValueError(f"images[{i}]: {e}") from e
     return out
+
+
+VISION_FILE = "vision.safetensors"  # trainer/vision_train.py writes it beside an adapter's LoRA weights
+
+
+class VisionOverrides:
+    """Vision weights trained with an adapter (`train_projector` / `train_vision_encoder` write them
+    as vision.safetensors, native parameter names) replace the base's for the prefill of that
+    adapter's sequences only: the encoder and projector run nowhere else (decoding steps never see
+    image positions, and a prefill is one sequence), so adapters with and without them share one
+    engine and its batches. Read on first use and kept while the adapter is in the bank."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.states: dict[str, dict[str, torch.Tensor] | None] = {}
+
+    def state(self, adapter: str, loaded: Iterable[str]) -> dict[str, torch.Tensor] | None:
+        keep = set(loaded)
+        for path in [p for p in self.states if p not in keep]:
+            del self.states[path]  # evicted from the adapter bank
+        if adapter not in self.states:
+            f = Path(adapter) / VISION_FILE
+            self.states[adapter] = load_file(str(f)) if f.is_file() else None
+        return self.states[adapter]
+
+    @contextmanager
+    def applied(self, adapter: str | None, loaded: Iterable[str]) -> Iterator[None]:
+        """The model with `adapter`'s vision weights (none: as it is); ValueError when they do not fit it."""
+        state = self.state(adapter, loaded) if adapter else None
+        if not state:
+            yield
+            return
+        params = dict(self.model.named_parameters())
+        wrong = sorted(k for k, v in state.items() if k not in params or params[k].shape != v.shape)
+        if wrong:
+            raise ValueError(f"the adapter's {VISION_FILE} does not fit this base model (e.g. {wrong[:3]})")
+        saved = {k: params[k].detach().clone() for k in state}
+        with torch.no_grad():
+            for k, v in state.items():
+                params[k].copy_(v.to(device=params[k].device, dtype=params[k].dtype))
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for k, v in saved.items():
+                    params[k].copy_(v)

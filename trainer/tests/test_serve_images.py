@@ -196,3 +196,29 @@ def test_an_image_whose_grid_differs_from_the_prompt_fails_only_its_request(pixt
     assert [m["id"] for m in lines if m["type"] == "error"] == ["wrong"]
     assert [m["id"] for m in lines if m["type"] == "done"] == ["ok"]
     assert len(engine.free_rows) == 4
+
+
+def test_an_adapters_vision_weights_apply_inside_its_prefill_only(text_model_dir, tmp_path):
+    from trainer.serve_images import VISION_FILE, VisionOverrides
+
+    model = load_model(text_model_dir)
+    adapter = tmp_path / "with-vision"
+    adapter.mkdir()
+    before = model.norm.weight.detach().clone()
+    save_file({"norm.weight": torch.full_like(before, 3.0)}, str(adapter / VISION_FILE))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    overrides = VisionOverrides(model)
+    with overrides.applied(str(adapter), [str(adapter)]):
+        assert torch.equal(model.norm.weight, torch.full_like(before, 3.0))
+    assert torch.equal(model.norm.weight, before)
+    with overrides.applied(str(plain), [str(plain)]):
+        assert torch.equal(model.norm.weight, before)
+    assert str(adapter) not in overrides.states  # left the bank: forgotten
+    bad = tmp_path / "other-base"
+    bad.mkdir()
+    save_file({"vision_encoder.nope": torch.zeros(2)}, str(bad / VISION_FILE))
+    with pytest.raises(ValueError, match="does not fit this base model"):
+        with overrides.applied(str(bad), [str(bad)]):
+            pass
+    assert torch.equal(model.norm.weight, before)
