@@ -3,7 +3,10 @@
 Protocol (docs/contracts.md, "Serving engine"): one JSON object per stdin line, one per stdout line.
 
   -> {"id","op":"generate","adapter":dir|null,"prompt":[ids],"max_tokens","temperature","top_p",
-      "seed","stop":[ids],"n", "banned":[ids]?, "constrained":bool?}
+      "seed","stop":[ids],"n", "banned":[ids]?, "constrained":bool?,
+      "images":[base64]?, "image_settings":{patch_size,max_image_size,spatial_merge_size}?}
+     (images in the order of the prompt's [IMG] blocks; trainer/serve_images.py decodes them and
+      they reach the model's forward at prefill only: decoding steps never see image positions)
   -> {"id","op":"mask","index","allow":[ids]} | {..., "deny":[ids]} | {..., "free":true}
   -> {"id","op":"cancel","index"?}   (without index: every choice of the request)
   -> {"id","op":"classify","adapter":dir,"inputs":[[ids],...]}  <- {"id","type":"scores","scores":[...]}
@@ -22,6 +25,7 @@ have a token to feed, whatever their adapter (the adapter bank selects per row) 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import queue
 import sys
@@ -37,6 +41,7 @@ from .classify import classify_request
 from .device import pick_device
 from .lora import set_adapter_bank
 from .model import KVCache, ModelArgs, Transformer
+from .serve_images import VisionOverrides, request_images
 from .weights import load_model
 
 
@@ -69,6 +74,7 @@ class Sequence:
     feed: int | None = None  # sampled token still to be fed to the model
     mask: dict | None = None  # pending constraint for the next sample
     masks: list = field(default_factory=list)
+    images: list[torch.Tensor] | None = None  # [3, H, W] per [IMG] block of the prompt, shared by the request's choices
 
 
 class PooledCache(KVCache):
@@ -149,12 +155,15 @@ def sample(seq: Sequence, logits: torch.Tensor) -> int:
 class Engine:
     def __init__(self, model: Transformer, device: torch.device, dtype: torch.dtype, max_batch: int,
                  max_seq_len: int, max_adapters: int):
-        self.model, self.device = model, device
+        self.model, self.device, self.dtype = model, device, dtype
         self.args = model.args
+        # A model reads images when its forward takes them (trainer/model.py with a vision encoder).
+        self.takes_images = "images" in inspect.signature(model.forward).parameters
         self.max_seq_len = max_seq_len
         self.cache = PooledCache(self.args, max_batch, max_seq_len, dtype, device)
         self.free_rows = list(range(max_batch))
         self.bank = AdapterBank(model, max_adapters, dtype, device)
+        self.vision = VisionOverrides(model)  # adapters' own vision weights, swapped in for their prefills
         self.waiting: list[Sequence] = []  # admitted once a row and their adapter are available
         self.active: list[Sequence] = []
 
@@ -189,6 +198,9 @@ class Engine:
         if any(not 0 <= int(t) < vocab for t in msg.get("banned") or []):
             raise ValueError(f"banned has token ids outside the vocabulary (size {vocab})")
         n, seed = int(msg.get("n") or 1), msg.get("seed")
+        if msg.get("images") and not self.takes_images:
+            raise ValueError("this model has no vision encoder: it cannot read images")
+        images = request_images(msg)
         seqs = []
         for i in range(n):
             gen = None
@@ -199,7 +211,7 @@ class Engine:
                 max_tokens=int(msg.get("max_tokens") or self.max_seq_len),
                 temperature=float(msg.get("temperature") or 0.0), top_p=float(msg.get("top_p") or 1.0),
                 stop=set(int(t) for t in msg.get("stop") or []), banned=[int(t) for t in msg.get("banned") or []],
-                constrained=bool(msg.get("constrained")), generator=gen))
+                constrained=bool(msg.get("constrained")), generator=gen, images=images))
         return seqs
 
     def set_mask(self, rid: str, index: int, msg: dict) -> None:
@@ -242,7 +254,14 @@ class Engine:
                 continue
             seq.row = self.free_rows.pop()
             self.active.append(seq)
-            self.prefill(seq)
+            try:
+                self.prefill(seq)
+            except ValueError as e:  # the model refused the images (e.g. features and [IMG] counts differ)
+                if seq.images is None:
+                    raise
+                failed.add(seq.req_id)
+                self.cancel(seq.req_id)
+                emit({"id": seq.req_id, "type": "error", "message": f"cannot read the images: {e}"})
         self.waiting = [s for s in still if s.req_id not in failed]
 
     def load_adapter(self, seq: Sequence, busy: set[str], failed: set[str]) -> bool:
@@ -298,11 +317,13 @@ class Engine:
 
     # ---- model ----
     def prefill(self, seq: Sequence) -> None:
-        self.forward([seq], [seq.prompt])
+        with self.vision.applied(seq.adapter if seq.images else None, self.bank.loaded):
+            self.forward([seq], [seq.prompt], seq.images)
 
     @torch.no_grad()
-    def forward(self, seqs: list[Sequence], tokens: list[list[int]]) -> None:
-        """One pass over `seqs`, each extended by its `tokens` (right-padded to one length)."""
+    def forward(self, seqs: list[Sequence], tokens: list[list[int]], images: list[torch.Tensor] | None = None) -> None:
+        """One pass over `seqs`, each extended by its `tokens` (right-padded to one length);
+        `images` (a prefill of one sequence) fill the prompt's [IMG] positions in order."""
         T = max(len(t) for t in tokens)
         B = len(seqs)
         dev = self.device
@@ -323,8 +344,9 @@ class Engine:
         self.cache.width = width
         adapter_ids = torch.tensor([self.bank.slot(s.adapter) for s in seqs], device=dev)
         use_bank = bool(self.bank.loaded)
+        extra = {"images": [im.to(device=dev, dtype=self.dtype) for im in images]} if images else {}
         logits = self.model(tok.to(dev), pos.to(dev), mask[:, None].to(dev),
-                            adapter_ids=adapter_ids if use_bank else None, cache=self.cache)
+                            adapter_ids=adapter_ids if use_bank else None, cache=self.cache, **extra)
         for i, (s, t) in enumerate(zip(seqs, tokens)):
             s.length += len(t)
             s.feed = None

@@ -4,7 +4,7 @@
  * other parts add their routes (`extraRoutes`), hooks and shutdown work (`onClose`).
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { ensureBuiltInModel } from '../models/index.ts';
+import { ensureBuiltInModels } from '../models/index.ts';
 import type { Settings } from '../settings/index.ts';
 import { defaultWorkspaceName, ensureWorkspace, hashApiKey, loadOrCreateSecret, openStore, startOrphanSweeps, type Store } from '../store/index.ts';
 import { buildApp, type BuildOptions } from './app.ts';
@@ -45,7 +45,7 @@ export async function createContext(settings: Settings, store: Store, hooks: Api
 export async function startServer(settings: Settings, opts: StartOptions = {}): Promise<RunningServer> {
   const store = opts.store ?? (await openStore({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl, pgSchema: opts.pgSchema, blobDir: settings.blobDir }));
   try {
-    await ensureBuiltInModel(settings);
+    await ensureBuiltInModels(settings);
     const context = await createContext(settings, store, opts.hooks ?? { onFileUploaded: fileValidationHook(store) });
     const app = await buildApp(context, { extraRoutes: opts.extraRoutes, logger: opts.logger });
     // Before listening: leftovers of a crash go first. A SQLite data dir has one server, so all of them.

@@ -16,3 +16,4 @@ export { sha256File } from './content-hash.ts';
 export { ensureShard, ensureShardDir, validateIntoShard, openShardWriter, shardKey, type ImageTokenIds, type ShardCounts, type ShardInfo, type ShardWriter } from './shards.ts';
 export { checkJsonSchema } from './json-schema-check.ts';
 export { fetchImageUrl, isPublicAddress, ImageFetchError, type ImageFetchOptions } from './image-fetch.ts';
+export { checkImageUrl, type ImageInfo } from './images.ts';

@@ -1,7 +1,7 @@
 /**
- * Base models: the built-in `tiny-mistral` (models/tiny-mistral; weights generated from a fixed
- * seed by `ensureBuiltInModel`, which setup, the server and the worker call when they start, never a
- * lookup) plus every sub-folder of settings.modelsDir that holds a model in Mistral's native layout
+ * Base models: the built-ins `tiny-mistral` and `tiny-pixtral` (models/<id>; weights generated from
+ * a fixed seed by `ensureBuiltInModels`, which setup, the server and the worker call when they start,
+ * never a lookup) plus every sub-folder of settings.modelsDir that holds a model in Mistral's native layout
  * (params.json) or Hugging Face's (config.json). Resolutions are cached by folder and re-read when
  * the folder or its params/config file changes.
  */
@@ -13,7 +13,25 @@ import { z } from 'zod';
 import { repoRoot, resolvePython } from './python.ts';
 
 export const builtInModelId = 'tiny-mistral';
-const builtInDir = path.join(repoRoot, 'models', builtInModelId);
+
+/** Each built-in: the trainer module that writes its weights (`--out DIR`) and the tokenizer file it needs. */
+const builtIns: Record<string, { module: string; tokenizer: string }> = {
+  'tiny-mistral': { module: 'trainer.tiny_model', tokenizer: 'tokenizer.model.v3' },
+  'tiny-pixtral': { module: 'trainer.tiny_pixtral', tokenizer: 'tekken.json' },
+};
+
+/** The built-in ids this checkout can provide: its folder is complete or its generator module is there. */
+export function builtInModelIds(): string[] {
+  return Object.keys(builtIns).filter((id) => isComplete(id, checkoutDir(id)) || existsSync(moduleFile(builtIns[id]!.module)));
+}
+
+function checkoutDir(id: string): string {
+  return path.join(repoRoot, 'models', id);
+}
+
+function moduleFile(module: string): string {
+  return path.join(repoRoot, ...module.split('.')) + '.py';
+}
 
 export type BaseModel = {
   id: string;
@@ -46,6 +64,7 @@ const nativeParams = z.object({
   dim: z.number(), n_layers: z.number(), hidden_dim: z.number(), n_heads: z.number(), n_kv_heads: z.number().optional(),
   head_dim: z.number().optional(), vocab_size: z.number(), max_seq_len: z.number().optional(),
   max_position_embeddings: z.number().optional(), sliding_window: z.number().nullish(),
+  vision_encoder: z.looseObject({}).nullish(),
 });
 const hfConfig = z.object({
   hidden_size: z.number(), num_hidden_layers: z.number(), intermediate_size: z.number(), num_attention_heads: z.number(),
@@ -55,7 +74,7 @@ const hfConfig = z.object({
 
 /** Ids of every base model: the built-in one and the folders of modelsDir. */
 export async function listBaseModelIds(dirs: Pick<Dirs, 'modelsDir'>): Promise<string[]> {
-  const ids = [builtInModelId];
+  const ids = builtInModelIds();
   if (dirs.modelsDir && existsSync(dirs.modelsDir)) {
     for (const e of await readdir(dirs.modelsDir, { withFileTypes: true })) {
       if (e.isDirectory() && isModelDir(path.join(dirs.modelsDir, e.name))) ids.push(e.name);
@@ -70,7 +89,7 @@ function isModelDir(dir: string): boolean {
 
 /** Whether `id` names a base model, without listing modelsDir. */
 export function isBaseModelId(id: string, dirs: Pick<Dirs, 'modelsDir'>): boolean {
-  return id === builtInModelId || (/^[\w.-]+$/.test(id) && !!dirs.modelsDir && isModelDir(path.join(dirs.modelsDir, id)));
+  return builtInModelIds().includes(id) || (/^[\w.-]+$/.test(id) && !!dirs.modelsDir && isModelDir(path.join(dirs.modelsDir, id)));
 }
 
 type Cached = { stamp: string; model: BaseModel };
@@ -82,7 +101,7 @@ const resolved = new Map<string, Cached>();
  */
 export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseModel> {
   if (!isBaseModelId(id, dirs)) throw new UnknownBaseModelError(id, await listBaseModelIds(dirs));
-  const dir = id === builtInModelId ? builtInModelDir(dirs) : path.join(dirs.modelsDir, id);
+  const dir = id in builtIns ? builtInModelDir(id, dirs) : path.join(dirs.modelsDir, id);
   const layout = existsSync(path.join(dir, 'params.json')) ? 'native' : 'hf';
   const spec = path.join(dir, layout === 'native' ? 'params.json' : 'config.json');
   const stamp = `${id}:${statSync(dir).mtimeMs}:${statSync(spec).mtimeMs}`;
@@ -90,8 +109,7 @@ export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseMode
   if (hit?.stamp === stamp) return hit.model;
   const raw = await readJson(spec);
   const shape = layout === 'native' ? nativeShape(raw) : hfShape(raw);
-  const vision = typeof raw === 'object' && raw !== null && (layout === 'native' ? 'vision_encoder' in raw : 'vision_config' in raw);
-  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape, vision };
+  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape, vision: hasVisionEncoder(raw) };
   resolved.set(dir, { stamp, model });
   return model;
 }
@@ -113,6 +131,29 @@ function hfShape(raw: unknown): { maxSeqLen: number; params: number; shape: Mode
   });
 }
 
+/**
+ * Whether base model `id` has a vision encoder, from its params.json or config.json alone (the
+ * models API asks for every base; a folder that is gone or whose file does not parse reads no
+ * images here, and chat reports what is wrong with it).
+ */
+export async function baseModelReadsImages(id: string, dirs: Dirs): Promise<boolean> {
+  if (!isBaseModelId(id, dirs)) return false;
+  const dir = id in builtIns ? builtInModelDir(id, dirs) : path.join(dirs.modelsDir, id);
+  const spec = path.join(dir, existsSync(path.join(dir, 'params.json')) ? 'params.json' : 'config.json');
+  try {
+    return hasVisionEncoder(await readJson(spec));
+  } catch (e) {
+    if (e instanceof SyntaxError || (e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** Mistral's params.json names the encoder `vision_encoder`; Hugging Face's config.json `vision_config`. */
+function hasVisionEncoder(raw: unknown): boolean {
+  const o = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  return [o.vision_encoder, o.vision_config].some((v) => v !== null && typeof v === 'object');
+}
+
 async function readJson(file: string): Promise<unknown> {
   return JSON.parse(await readFile(file, 'utf8')) as unknown;
 }
@@ -128,23 +169,24 @@ async function findTokenizer(dir: string): Promise<string> {
 
 const generating = new Map<string, Promise<string>>();
 
-/** The built-in model's folder: the checkout's, else the copy generated into the data dir (read-only checkouts). */
-function builtInModelDir(dirs: Pick<Dirs, 'dataDir'>): string {
-  const fallback = path.join(dirs.dataDir, 'models', builtInModelId);
-  return !isComplete(builtInDir) && isComplete(fallback) ? fallback : builtInDir;
+/** A built-in model's folder: the checkout's, else the copy generated into the data dir (read-only checkouts). */
+function builtInModelDir(id: string, dirs: Pick<Dirs, 'dataDir'>): string {
+  const fallback = path.join(dirs.dataDir, 'models', id);
+  return !isComplete(id, checkoutDir(id)) && isComplete(id, fallback) ? fallback : checkoutDir(id);
 }
 
 /**
- * Generates the built-in model's weights once if they are missing (into the data dir when the
- * checkout is read-only) and returns its folder. Setup, the server and the worker call it at start.
+ * Generates a built-in model's weights once if they are missing (into the data dir when the
+ * checkout is read-only) and returns its folder.
  */
-export async function ensureBuiltInModel(dirs: Pick<Dirs, 'dataDir' | 'python'>): Promise<string> {
-  if (isComplete(builtInDir)) return builtInDir;
-  const fallback = path.join(dirs.dataDir, 'models', builtInModelId);
-  if (isComplete(fallback)) return fallback;
-  const writable = await access(builtInDir, constants.W_OK).then(() => true, () => false);
-  const out = writable ? builtInDir : fallback;
-  const pending = generating.get(out) ?? generateTinyMistral(out, dirs.python);
+export async function ensureBuiltInModel(dirs: Pick<Dirs, 'dataDir' | 'python'>, id = builtInModelId): Promise<string> {
+  const own = checkoutDir(id);
+  if (isComplete(id, own)) return own;
+  const fallback = path.join(dirs.dataDir, 'models', id);
+  if (isComplete(id, fallback)) return fallback;
+  const writable = await access(own, constants.W_OK).then(() => true, () => access(path.dirname(own), constants.W_OK).then(() => true, () => false));
+  const out = writable ? own : fallback;
+  const pending = generating.get(out) ?? generateBuiltIn(id, out, dirs.python);
   generating.set(out, pending);
   try {
     return await pending;
@@ -153,20 +195,29 @@ export async function ensureBuiltInModel(dirs: Pick<Dirs, 'dataDir' | 'python'>)
   }
 }
 
-function isComplete(dir: string): boolean {
-  return existsSync(path.join(dir, 'params.json')) && existsSync(path.join(dir, 'consolidated.safetensors')) && existsSync(path.join(dir, 'tokenizer.model.v3'));
+/** Every built-in this checkout provides (see builtInModelIds), one after the other. Setup, the server and the worker call it at start. */
+export async function ensureBuiltInModels(dirs: Pick<Dirs, 'dataDir' | 'python'>): Promise<void> {
+  for (const id of builtInModelIds()) await ensureBuiltInModel(dirs, id);
 }
 
-async function generateTinyMistral(out: string, python: string): Promise<string> {
+function isComplete(id: string, dir: string): boolean {
+  const need = ['params.json', 'consolidated.safetensors', builtIns[id]?.tokenizer ?? 'params.json'];
+  return need.every((f) => existsSync(path.join(dir, f)));
+}
+
+async function generateBuiltIn(id: string, out: string, python: string): Promise<string> {
+  const { module, tokenizer } = builtIns[id]!;
   await mkdir(out, { recursive: true });
   const stderr: string[] = [];
   const code = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(resolvePython(python), ['-m', 'trainer.tiny_model', '--out', out], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(resolvePython(python), ['-m', module, '--out', out], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.on('data', (d: Buffer) => stderr.push(d.toString()));
     child.on('error', reject);
     child.on('close', resolve);
   });
-  if (code !== 0) throw new Error(`generating tiny-mistral failed (python -m trainer.tiny_model exit ${code}): ${stderr.join('').slice(-2000)}`);
-  if (!existsSync(path.join(out, 'tokenizer.model.v3'))) await copyFile(path.join(builtInDir, 'tokenizer.model.v3'), path.join(out, 'tokenizer.model.v3'));
+  if (code !== 0) throw new Error(`generating ${id} failed (python -m ${module} exit ${code}): ${stderr.join('').slice(-2000)}`);
+  // A copy in the data dir takes the checkout's tokenizer when the generator does not write one (tiny-mistral's is committed).
+  const own = path.join(checkoutDir(id), tokenizer);
+  if (!existsSync(path.join(out, tokenizer)) && existsSync(own)) await copyFile(own, path.join(out, tokenizer));
   return out;
 }

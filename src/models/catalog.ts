@@ -4,7 +4,7 @@
  */
 import type { Settings } from '../settings/index.ts';
 import { getFineTunedModel, listFineTunedModels, type Db, type FineTunedModelRecord } from '../store/index.ts';
-import { isBaseModelId, listBaseModelIds } from './base-models.ts';
+import { baseModelReadsImages, isBaseModelId, listBaseModelIds } from './base-models.ts';
 
 export type ResolvedModel = { kind: 'base'; id: string } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
 
@@ -18,25 +18,32 @@ export async function findModel(db: Db, settings: Pick<Settings, 'modelsDir'>, w
 // Base models are registered when the server starts; their cards share one timestamp.
 const startedAt = Math.floor(Date.now() / 1000);
 
-function capabilities(classifier: boolean): Record<string, boolean> {
+type CatalogSettings = Pick<Settings, 'modelsDir' | 'dataDir' | 'python'>;
+
+function capabilities(classifier: boolean, vision: boolean): Record<string, boolean> {
   return {
     completion_chat: !classifier, function_calling: !classifier, completion_fim: false, fine_tuning: true,
-    vision: false, classification: classifier, moderation: false, reasoning: false, ocr: false, audio: false,
+    vision: vision && !classifier, classification: classifier, moderation: false, reasoning: false, ocr: false, audio: false,
   };
 }
 
-/** A model card in the superset both SDKs parse. */
-export function modelCard(m: ResolvedModel): Record<string, unknown> {
+/** Whether chats with the model read images: its base model has a vision encoder (a fine-tune keeps its base's encoder). */
+export function modelReadsImages(m: ResolvedModel, settings: CatalogSettings): Promise<boolean> {
+  return baseModelReadsImages(m.kind === 'base' ? m.id : m.model.baseModel, settings);
+}
+
+/** A model card in the superset both SDKs parse; `vision` from modelReadsImages. */
+export function modelCard(m: ResolvedModel, vision: boolean): Record<string, unknown> {
   if (m.kind === 'base') {
     return {
-      id: m.id, object: 'model', created: startedAt, owned_by: 'atelier', type: 'base', capabilities: capabilities(false),
+      id: m.id, object: 'model', created: startedAt, owned_by: 'atelier', type: 'base', capabilities: capabilities(false, vision),
       name: m.id, description: null, max_context_length: 32768, aliases: [], deprecation: null, default_model_temperature: 0.7,
     };
   }
   const f = m.model;
   return {
     id: f.id, object: 'model', created: f.createdAt, owned_by: f.workspaceId, type: 'fine-tuned',
-    capabilities: capabilities(f.modelType === 'classifier'), name: f.name, description: f.description,
+    capabilities: capabilities(f.modelType === 'classifier', vision), name: f.name, description: f.description,
     max_context_length: 32768, aliases: [], deprecation: null, job: f.jobId, root: f.baseModel, archived: f.archived,
   };
 }
@@ -54,8 +61,10 @@ export function fineTunedModelObject(f: FineTunedModelRecord): Record<string, un
 }
 
 /** Every card the workspace sees: base models, then its fine-tuned models (archived included, marked). */
-export async function listModelCards(db: Db, settings: Pick<Settings, 'modelsDir'>, workspaceId: string): Promise<Record<string, unknown>[]> {
-  const base = (await listBaseModelIds(settings)).map((id) => modelCard({ kind: 'base', id }));
-  const ft = (await listFineTunedModels(db, workspaceId)).map((model) => modelCard({ kind: 'fine-tuned', model }));
-  return [...base, ...ft];
+export async function listModelCards(db: Db, settings: CatalogSettings, workspaceId: string): Promise<Record<string, unknown>[]> {
+  const models: ResolvedModel[] = [
+    ...(await listBaseModelIds(settings)).map((id) => ({ kind: 'base' as const, id })),
+    ...(await listFineTunedModels(db, workspaceId)).map((model) => ({ kind: 'fine-tuned' as const, model })),
+  ];
+  return Promise.all(models.map(async (m) => modelCard(m, await modelReadsImages(m, settings))));
 }

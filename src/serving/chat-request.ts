@@ -4,9 +4,10 @@
  * them), normalised into one `ChatParams` whatever the dialect.
  */
 import { z } from 'zod';
+import { ChatRequestError, imageUrlOf, type ChatImage } from './chat-images.ts';
 
 const textChunk = z.looseObject({
-  type: z.string().describe('text, thinking and image_url are accepted (image_url not yet rendered); other types answer 400'),
+  type: z.string().describe('text, thinking and image_url (user messages of vision models; a data URL as a string, {url} or {url, detail}) are accepted; other types answer 400'),
   text: z.string().optional(), thinking: z.unknown().optional(), image_url: z.unknown().optional(),
 });
 const content = z.union([z.string(), z.array(textChunk)]).nullish();
@@ -99,28 +100,55 @@ export type ChatParams = {
   responseFormat: ResponseFormat;
   /** The content of a last assistant message sent with `prefix: true`: the reply continues it. */
   prefix: string | null;
+  /** The image chunks, in prompt order (chat-images.ts checks and loads them). */
+  images: ChatImage[];
 };
 
 /** Mistral's default sampling temperature for chat when the request gives none. */
 const DEFAULT_TEMPERATURE = 0.7;
 
-/** Chunk types the prompt can carry (image_url is accepted and not yet rendered: the vision work owns it). */
+/** Chunk types the prompt can carry. */
 const usableChunks = new Set(['text', 'thinking', 'image_url']);
 
-/** A request the server cannot serve as sent (the route answers 400 with the message). */
-export class ChatRequestError extends Error {}
+type Content = z.infer<typeof content>;
+type ChunkIn = z.infer<typeof textChunk>;
 
-function contentText(c: z.infer<typeof content>): string {
+function chunkText(chunk: ChunkIn): string {
+  return typeof chunk.text === 'string' ? chunk.text : '';
+}
+
+function contentText(c: Content): string {
   if (c === null || c === undefined) return '';
   if (typeof c === 'string') return c;
   const unusable = c.find((chunk) => !usableChunks.has(chunk.type));
   if (unusable) throw new ChatRequestError(`content chunks of type '${unusable.type}' are not supported by this server; send the text as a 'text' chunk or a string`);
-  return c.map((chunk) => (typeof chunk.text === 'string' ? chunk.text : '')).join('');
+  return c.map(chunkText).join('');
 }
 
-function normaliseMessage(m: z.infer<typeof message>): Record<string, unknown> {
+/**
+ * A message's content for the tokenizer: its text, or (when it has image chunks) text and image
+ * chunks in order, each image recorded in `images`. Images are only read in user messages, as
+ * mistral-common encodes them; elsewhere they are refused, never dropped.
+ */
+function contentOf(c: Content, i: number, role: string, images: ChatImage[]): string | Record<string, unknown>[] {
+  if (!Array.isArray(c) || !c.some((chunk) => chunk.type === 'image_url')) return contentText(c);
+  contentText(c.filter((chunk) => chunk.type !== 'image_url')); // refuses unusable chunk types
+  return c.map((chunk, j) => {
+    if (chunk.type !== 'image_url') return { type: 'text', text: chunkText(chunk) };
+    const where = `messages[${i}].content[${j}]`;
+    const param = `messages.${i}.content.${j}`;
+    if (role !== 'user') throw new ChatRequestError(`${where}: images are only accepted in user messages (this is a ${role} message)`, param);
+    const url = imageUrlOf(chunk.image_url);
+    if (url === null) throw new ChatRequestError(`${where}: image_url must be a URL string or an object {"url": "data:image/<type>;base64,<data>"}`, param);
+    const out = { type: 'image_url' as const, image_url: url };
+    images.push({ where, param, url, chunk: out });
+    return out;
+  });
+}
+
+function normaliseMessage(m: z.infer<typeof message>, i: number, images: ChatImage[]): Record<string, unknown> {
   const role = m.role === 'developer' ? 'system' : m.role;
-  const out: Record<string, unknown> = { role, content: contentText(m.content) };
+  const out: Record<string, unknown> = { role, content: contentOf(m.content, i, role, images) };
   if (m.role === 'assistant' && m.tool_calls?.length) {
     out.tool_calls = m.tool_calls.map((tc) => ({
       id: tc.id ?? undefined,
@@ -172,7 +200,8 @@ export function normaliseChatRequest(req: ChatRequest): ChatParams {
       },
     }));
   const choice = normaliseToolChoice(req.tool_choice);
-  const sample: ChatParams['sample'] = { messages: req.messages.map(normaliseMessage) };
+  const images: ChatImage[] = [];
+  const sample: ChatParams['sample'] = { messages: req.messages.map((m, i) => normaliseMessage(m, i, images)) };
   if (tools.length && choice.kind !== 'none') sample.tools = tools;
   return {
     model: req.model,
@@ -189,5 +218,6 @@ export function normaliseChatRequest(req: ChatRequest): ChatParams {
     parallelToolCalls: req.parallel_tool_calls !== false,
     responseFormat: normaliseFormat(req.response_format),
     prefix: prefixOf(req.messages),
+    images,
   };
 }

@@ -7,7 +7,7 @@
 import { ModelOutputError, type Tokenizer } from '../tokenizer/index.ts';
 import { withoutPaths } from '../models/index.ts';
 import type { ChatParams } from './chat-request.ts';
-import type { Engine, EngineRequest } from './engine.ts';
+import type { Engine, EngineRequest, GenerateParams } from './engine.ts';
 import type { RequestEvent } from './engine-protocol.ts';
 import { feedText, startJson, type JsonSchema, type JsonState } from './json-grammar.ts';
 import { schemaLanguageProblem } from './schema-language.ts';
@@ -27,7 +27,8 @@ export type ChoiceDelta =
   | { index: number; content: string }
   | { index: number; toolCalls: ToolCall[]; content: string; finishReason: FinishReason };
 
-export type ChatTarget = { engine: Engine; tokenizer: Tokenizer; adapterDir: string | null; maxSeqLen: number };
+/** Where a chat runs; `vision`: the base model has a vision encoder (it can read image chunks). */
+export type ChatTarget = { engine: Engine; tokenizer: Tokenizer; adapterDir: string | null; maxSeqLen: number; vision: boolean };
 
 /** A request the model cannot serve (prompt too long, bad conversation): the caller answers 400. */
 export class ChatInputError extends Error {}
@@ -104,8 +105,25 @@ function plan(params: ChatParams, tok: Tokenizer): { forceTool: boolean; afterTo
   return { forceTool, afterTool, json, banned };
 }
 
-/** Runs the completion; `onDelta` (streaming) sees text as it comes. Rejects with ChatInputError or EngineFailure. */
-export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (d: ChoiceDelta) => void, signal?: AbortSignal): Promise<ChatResult> {
+/**
+ * The engine's image fields: the images' bytes (base64, from loadChatImages) in the order of their
+ * `[IMG]` blocks, and the tokenizer's image settings, from which the engine resizes each image to
+ * the grid the prompt holds. A block count that differs from the image count is a bug here, not the
+ * client's: the engine would put one image's features in another's place.
+ */
+function imageFields(prompt: number[], tok: Tokenizer, images: string[]): Pick<GenerateParams, 'images' | 'image_settings'> {
+  if (!images.length) return {};
+  const blocks = prompt.filter((t) => t === tok.special.imgEnd).length;
+  const cfg = tok.backend.image;
+  if (blocks !== images.length || !cfg) throw new Error(`the prompt has ${blocks} image blocks for ${images.length} images`);
+  return { images, image_settings: { patch_size: cfg.patchSize, max_image_size: cfg.maxImageSize, spatial_merge_size: cfg.spatialMergeSize } };
+}
+
+/**
+ * Runs the completion; `images` are the request's images as loadChatImages returned them (base64,
+ * prompt order); `onDelta` (streaming) sees text as it comes. Rejects with ChatInputError or EngineFailure.
+ */
+export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (d: ChoiceDelta) => void, signal?: AbortSignal, images: string[] = []): Promise<ChatResult> {
   const tok = target.tokenizer;
   let prompt: number[];
   try {
@@ -113,6 +131,7 @@ export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (
   } catch (e) {
     throw new ChatInputError(e instanceof Error ? e.message : String(e));
   }
+  const imageOp = imageFields(prompt, tok, images);
   const room = target.maxSeqLen - prompt.length;
   if (room < 1) throw new ChatInputError(`the prompt has ${prompt.length} tokens; this model takes at most ${target.maxSeqLen - 1}`);
   const maxTokens = Math.min(params.maxTokens ?? room, room);
@@ -166,7 +185,7 @@ export function completeChat(params: ChatParams, target: ChatTarget, onDelta?: (
     };
     const req = target.engine.generate({
       adapter: target.adapterDir, prompt, max_tokens: maxTokens, temperature: params.temperature, top_p: params.topP,
-      seed: params.seed, stop: [tok.special.eos], n: params.n, banned: p.banned, constrained,
+      seed: params.seed, stop: [tok.special.eos], n: params.n, banned: p.banned, constrained, ...imageOp,
     }, onEvent);
     const onAbort = () => fail(new EngineFailure('the client went away'));
     if (signal?.aborted) return onAbort(); // gone before the engine saw it: cancelled at once

@@ -32,7 +32,7 @@ export class EnginePool {
       });
       this.#engines.set(baseId, engine);
     }
-    return { engine, tokenizer: await loadTokenizer(base.tokenizerPath), adapterDir, maxSeqLen };
+    return { engine, tokenizer: await loadTokenizer(base.tokenizerPath), adapterDir, maxSeqLen, vision: base.vision };
   }
 
   /** The engine already started for a base model, if any (tests and benchmarks inspect it). */

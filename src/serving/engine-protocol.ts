@@ -18,6 +18,10 @@ export type GenerateOp = {
   n: number;
   banned?: number[];
   constrained?: boolean;
+  /** Base64 bytes of each image, in the order of the prompt's `[IMG]` blocks (vision models only). */
+  images?: string[];
+  /** The tokenizer's image settings the prompt's grids were made with; present with `images`. */
+  image_settings?: { patch_size: number; max_image_size: number; spatial_merge_size: number };
 };
 
 export type MaskOp = { id: string; op: 'mask'; index: number } & (TokenMask | { free: true });

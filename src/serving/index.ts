@@ -1,5 +1,6 @@
 /** src/serving: chat completions and classifications — request schemas, prompt rendering, the engine pool, constrained decoding, SSE. */
-export { ChatRequestError, chatRequestSchema, mistralChatBounds, normaliseChatRequest, type ChatParams, type ChatRequest } from './chat-request.ts';
+export { chatRequestSchema, mistralChatBounds, normaliseChatRequest, type ChatParams, type ChatRequest } from './chat-request.ts';
+export { ChatRequestError, loadChatImages, type ChatImage, type ChatImageSettings } from './chat-images.ts';
 export { completeChat, ChatInputError, EngineFailure, type ChatResult, type ChatTarget, type ChoiceDelta, type FinishReason } from './complete-chat.ts';
 export { newCompletionMeta, renderChunk, renderCompletion, type ChatDialect, type CompletionMeta } from './chat-render.ts';
 export { EnginePool, type PoolSettings } from './engine-pool.ts';

@@ -74,6 +74,8 @@ export const definitions = {
   servingMaxSeqLen: def('ATELIER_SERVING_MAX_SEQ_LEN', int(4096), 'Longest prompt + completion a serving engine holds per sequence (capped by the model\'s own context length).'),
   chatMaxChoices: def('ATELIER_CHAT_MAX_CHOICES', int(16), 'Most choices (`n`) one chat completion may ask for; each takes a row of the engine\'s batch.'),
   chatMaxSchemaDepth: def('ATELIER_CHAT_MAX_SCHEMA_DEPTH', int(32), 'Deepest nesting of tool parameters or a response_format JSON schema accepted in a chat request.'),
+  chatMaxImages: def('ATELIER_CHAT_MAX_IMAGES', int(8), 'Most images one chat completion request may carry (Mistral vision: 8 per request); more answer 400.'),
+  chatMaxImageBytes: def('ATELIER_CHAT_MAX_IMAGE_BYTES', int(10 * MB), 'Largest decoded image in a chat completion request (Mistral vision: 10 MB per image); larger answer 400.'),
   servingThreads: def('ATELIER_SERVING_THREADS', int(0), 'CPU threads of each serving engine (PyTorch intra-op); 0 means PyTorch\'s default.'),
 
   // Estimates

@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ensureBuiltInModel } from '../models/index.ts';
+import { ensureBuiltInModels } from '../models/index.ts';
 import type { Settings } from '../settings/index.ts';
 import { claimJob, type Store } from '../store/index.ts';
 import { runClaimedJob, type WorkerContext } from './run-job.ts';
@@ -43,7 +43,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     };
   });
   const loop = (async () => {
-    await ensureBuiltInModel(opts.settings).catch((err: unknown) => ctx.log(`generating the built-in model failed: ${String(err)}`));
+    await ensureBuiltInModels(opts.settings).catch((err: unknown) => ctx.log(`generating the built-in models failed: ${String(err)}`));
     try {
       ctx.devices = opts.devices ?? workerDevices(opts.settings, await countGpus(opts.settings.python));
     } catch (err) {

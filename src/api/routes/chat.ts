@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  ChatInputError, ChatRequestError, chatRequestSchema, mistralChatBounds, completeChat, endEventStream, EngineFailure, newCompletionMeta,
+  ChatInputError, ChatRequestError, chatRequestSchema, mistralChatBounds, completeChat, endEventStream, EngineFailure, loadChatImages, newCompletionMeta,
   normaliseChatRequest, openEventStream, type CompletionMeta, renderChunk, renderCompletion, sendEvent, type ChatParams, type ChatRequest, type ChatTarget, type ChoiceDelta,
 } from '../../serving/index.ts';
 import type { EnginePool } from '../../serving/index.ts';
@@ -18,7 +18,8 @@ import { parse } from '../parse.ts';
 import { chatCompletionReply } from '../reply-schemas.ts';
 
 function toApiError(err: unknown): unknown {
-  if (err instanceof ChatInputError || err instanceof ChatRequestError) return new ApiError('invalid_request', { reason: err.message });
+  if (err instanceof ChatRequestError) return new ApiError('invalid_request', { reason: err.message }, err.param ? { param: err.param } : {});
+  if (err instanceof ChatInputError) return new ApiError('invalid_request', { reason: err.message });
   if (err instanceof EngineFailure) return new ApiError('engine_failed', { reason: err.message });
   return err;
 }
@@ -36,7 +37,7 @@ function clientGone(reply: FastifyReply): AbortSignal {
   return abort.signal;
 }
 
-async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, meta: CompletionMeta, gone: AbortSignal): Promise<void> {
+async function streamCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, meta: CompletionMeta, gone: AbortSignal, images: string[]): Promise<void> {
   const res = reply.raw;
   const started = new Set<number>();
   const finals: ChoiceDelta[] = [];
@@ -53,7 +54,7 @@ async function streamCompletion(reply: FastifyReply, params: ChatParams, target:
   };
   reply.hijack();
   try {
-    const result = await completeChat(params, target, onDelta, gone);
+    const result = await completeChat(params, target, onDelta, gone, images);
     openEventStreamOnce();
     finals.forEach((d, i) => sendEvent(res, renderChunk(meta, d, !started.has(d.index), i === finals.length - 1 ? result.usage : undefined)));
     endEventStream(res);
@@ -65,6 +66,15 @@ async function streamCompletion(reply: FastifyReply, params: ChatParams, target:
 function guardedNormalise(body: ChatRequest): ChatParams {
   try {
     return normaliseChatRequest(body);
+  } catch (err) {
+    throw toApiError(err);
+  }
+}
+
+/** The request's images as base64 (400 naming the chunk when the model or the image is not fit). */
+async function guardedImages(params: ChatParams, target: ChatTarget, settings: ApiContext['settings']): Promise<string[]> {
+  try {
+    return await loadChatImages(params.images, { id: params.model, vision: target.vision }, settings);
   } catch (err) {
     throw toApiError(err);
   }
@@ -85,9 +95,9 @@ function sendStreamError(reply: FastifyReply, err: unknown, streamOpen: boolean)
 }
 
 /** A completion as one JSON reply. */
-async function sendCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, meta: CompletionMeta, gone: AbortSignal): Promise<FastifyReply> {
+async function sendCompletion(reply: FastifyReply, params: ChatParams, target: ChatTarget, meta: CompletionMeta, gone: AbortSignal, images: string[]): Promise<FastifyReply> {
   try {
-    const result = await completeChat(params, target, undefined, gone);
+    const result = await completeChat(params, target, undefined, gone, images);
     return reply.type('application/json; charset=utf-8').send(renderCompletion(meta, result));
   } catch (err) {
     throw toApiError(err);
@@ -120,7 +130,8 @@ export default async function chatRoutes(app: FastifyInstance): Promise<void> {
     checkChatLimits(body, ctx.settings);
     const params = guardedNormalise(body);
     const target = await chatTarget(ctx, pool, request.workspace.id, params.model);
+    const images = await guardedImages(params, target, ctx.settings);
     const meta = newCompletionMeta(params.model, dialect);
-    return params.stream ? streamCompletion(reply, params, target, meta, gone) : sendCompletion(reply, params, target, meta, gone);
+    return params.stream ? streamCompletion(reply, params, target, meta, gone, images) : sendCompletion(reply, params, target, meta, gone, images);
   });
 }

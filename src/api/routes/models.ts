@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { removeModelExports } from '../../exports/index.ts';
-import { findModel, fineTunedModelObject, listModelCards, modelCard } from '../../models/index.ts';
+import { findModel, fineTunedModelObject, listModelCards, modelCard, modelReadsImages } from '../../models/index.ts';
 import { packAdapterTar, removeAdapterFiles } from '../../serving/index.ts';
 import { deleteFineTunedModel, updateFineTunedModel, type FineTunedModelRecord } from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
@@ -42,7 +42,7 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
     const { model_id } = parse(idParams, request.params, 'path');
     const found = await findModel(ctx.store.db, ctx.settings, request.workspace.id, model_id);
     if (!found) throw new ApiError('model_not_found', { id: model_id });
-    return modelCard(found);
+    return modelCard(found, await modelReadsImages(found, ctx.settings));
   });
 
   app.delete('/v1/models/:model_id', { config: { docs: { summary: 'Delete a fine-tuned model and its adapter', tags, params: idParams, response: deleted } } }, async (request) => {
