@@ -10,7 +10,7 @@ import { referenceDataDir } from '../../test/helpers/test-paths.ts';
 import { ChatRequestError, loadChatImages } from './chat-images.ts';
 import { chatRequestSchema, normaliseChatRequest } from './chat-request.ts';
 
-const settings = { chatMaxImages: 8, chatMaxImageBytes: 10, dataMaxImageSide: 10_000 * 1024 * 1024 };
+const settings = { chatMaxImages: 8, chatMaxImageBytes: 10 * 1024 * 1024, dataMaxImageSide: 10_000 };
 const vision = { id: 'tiny-pixtral', vision: true };
 const red = pngDataUrl(solidPng(32, 16, [255, 0, 0]));
 
