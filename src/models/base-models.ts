@@ -2,7 +2,8 @@
  * Base models: the built-in `tiny-mistral` (models/tiny-mistral; weights generated from a fixed
  * seed by `ensureBuiltInModel`, which setup, the server and the worker call when they start, never a
  * lookup) plus every sub-folder of settings.modelsDir that holds a model in Mistral's native layout
- * (params.json) or Hugging Face's (config.json). Resolutions are cached by folder and re-read when
+ * (params.json) or Hugging Face's (config.json), plus those of the baseModels setting (repo ids found
+ * in the Hugging Face hub cache, or folders: hub-cache.ts). Resolutions are cached by folder and re-read when
  * the folder or its params/config file changes.
  */
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import { constants, existsSync, statSync } from 'node:fs';
 import { access, copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { findRegisteredModel, registeredBaseModels, type ModelSources } from './hub-cache.ts';
 import { repoRoot, resolvePython } from './python.ts';
 
 export const builtInModelId = 'tiny-mistral';
@@ -24,6 +26,8 @@ export type BaseModel = {
   maxSeqLen: number;
   /** Parameter count, from the architecture (the throughput prior scales with it). */
   params: number;
+  /** The Hugging Face repo id it came from (hub-cache models), else null. */
+  hfRepoId: string | null;
 };
 
 export class UnknownBaseModelError extends Error {
@@ -32,7 +36,7 @@ export class UnknownBaseModelError extends Error {
   }
 }
 
-type Dirs = { modelsDir: string; dataDir: string; python: string };
+type Dirs = { modelsDir: string; dataDir: string; python: string } & ModelSources;
 
 const nativeParams = z.object({
   dim: z.number(), n_layers: z.number(), hidden_dim: z.number(), n_heads: z.number(), n_kv_heads: z.number().optional(),
@@ -46,13 +50,14 @@ const hfConfig = z.object({
 });
 
 /** Ids of every base model: the built-in one and the folders of modelsDir. */
-export async function listBaseModelIds(dirs: Pick<Dirs, 'modelsDir'>): Promise<string[]> {
+export async function listBaseModelIds(dirs: Pick<Dirs, 'modelsDir' | keyof ModelSources>): Promise<string[]> {
   const ids = [builtInModelId];
   if (dirs.modelsDir && existsSync(dirs.modelsDir)) {
     for (const e of await readdir(dirs.modelsDir, { withFileTypes: true })) {
       if (e.isDirectory() && isModelDir(path.join(dirs.modelsDir, e.name))) ids.push(e.name);
     }
   }
+  ids.push(...registeredBaseModels(dirs).map((m) => m.id));
   return [...new Set(ids)];
 }
 
@@ -61,8 +66,19 @@ function isModelDir(dir: string): boolean {
 }
 
 /** Whether `id` names a base model, without listing modelsDir. */
-export function isBaseModelId(id: string, dirs: Pick<Dirs, 'modelsDir'>): boolean {
-  return id === builtInModelId || (/^[\w.-]+$/.test(id) && !!dirs.modelsDir && isModelDir(path.join(dirs.modelsDir, id)));
+export function isBaseModelId(id: string, dirs: Pick<Dirs, 'modelsDir' | keyof ModelSources>): boolean {
+  return id === builtInModelId || inModelsDir(id, dirs) || findRegisteredModel(id, dirs) !== null;
+}
+
+function inModelsDir(id: string, dirs: Pick<Dirs, 'modelsDir'>): boolean {
+  return /^[\w.-]+$/.test(id) && !!dirs.modelsDir && isModelDir(path.join(dirs.modelsDir, id));
+}
+
+/** The folder and Hugging Face repo id of a known base model id (modelsDir before baseModels). */
+function baseModelSource(id: string, dirs: Dirs): { dir: string; hfRepoId: string | null } {
+  if (id === builtInModelId) return { dir: builtInModelDir(dirs), hfRepoId: null };
+  const registered = inModelsDir(id, dirs) ? null : findRegisteredModel(id, dirs);
+  return registered ?? { dir: path.join(dirs.modelsDir, id), hfRepoId: null };
 }
 
 type Cached = { stamp: string; model: BaseModel };
@@ -74,14 +90,14 @@ const resolved = new Map<string, Cached>();
  */
 export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseModel> {
   if (!isBaseModelId(id, dirs)) throw new UnknownBaseModelError(id, await listBaseModelIds(dirs));
-  const dir = id === builtInModelId ? builtInModelDir(dirs) : path.join(dirs.modelsDir, id);
+  const { dir, hfRepoId } = baseModelSource(id, dirs);
   const layout = existsSync(path.join(dir, 'params.json')) ? 'native' : 'hf';
   const spec = path.join(dir, layout === 'native' ? 'params.json' : 'config.json');
-  const stamp = `${id}:${statSync(dir).mtimeMs}:${statSync(spec).mtimeMs}`;
+  const stamp = `${id}:${dir}:${statSync(dir).mtimeMs}:${statSync(spec).mtimeMs}`;
   const hit = resolved.get(dir);
   if (hit?.stamp === stamp) return hit.model;
   const shape = layout === 'native' ? nativeShape(await readJson(spec)) : hfShape(await readJson(spec));
-  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape };
+  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape, hfRepoId };
   resolved.set(dir, { stamp, model });
   return model;
 }

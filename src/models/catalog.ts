@@ -5,12 +5,19 @@
 import type { Settings } from '../settings/index.ts';
 import { getFineTunedModel, listFineTunedModels, type Db, type FineTunedModelRecord } from '../store/index.ts';
 import { isBaseModelId, listBaseModelIds } from './base-models.ts';
+import { findRegisteredModel } from './hub-cache.ts';
 
-export type ResolvedModel = { kind: 'base'; id: string } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
+/** A base model; `hfRepoId` is the Hugging Face repo it came from (baseModels setting), else null. */
+export type ResolvedModel = { kind: 'base'; id: string; hfRepoId?: string | null } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
+type ModelSettings = Pick<Settings, 'modelsDir' | 'baseModels' | 'hfHubCache'>;
+
+function baseModel(id: string, settings: ModelSettings): ResolvedModel {
+  return { kind: 'base', id, hfRepoId: findRegisteredModel(id, settings)?.hfRepoId ?? null };
+}
 
 /** The base or fine-tuned model `id` as the workspace sees it, or null. */
-export async function findModel(db: Db, settings: Pick<Settings, 'modelsDir'>, workspaceId: string, id: string): Promise<ResolvedModel | null> {
-  if (isBaseModelId(id, settings)) return { kind: 'base', id };
+export async function findModel(db: Db, settings: ModelSettings, workspaceId: string, id: string): Promise<ResolvedModel | null> {
+  if (isBaseModelId(id, settings)) return baseModel(id, settings);
   const ft = await getFineTunedModel(db, workspaceId, id);
   return ft ? { kind: 'fine-tuned', model: ft } : null;
 }
@@ -31,6 +38,7 @@ export function modelCard(m: ResolvedModel): Record<string, unknown> {
     return {
       id: m.id, object: 'model', created: startedAt, owned_by: 'atelier', type: 'base', capabilities: capabilities(false),
       name: m.id, description: null, max_context_length: 32768, aliases: [], deprecation: null, default_model_temperature: 0.7,
+      ...(m.hfRepoId ? { hf_repo_id: m.hfRepoId } : {}),
     };
   }
   const f = m.model;
@@ -54,8 +62,8 @@ export function fineTunedModelObject(f: FineTunedModelRecord): Record<string, un
 }
 
 /** Every card the workspace sees: base models, then its fine-tuned models (archived included, marked). */
-export async function listModelCards(db: Db, settings: Pick<Settings, 'modelsDir'>, workspaceId: string): Promise<Record<string, unknown>[]> {
-  const base = (await listBaseModelIds(settings)).map((id) => modelCard({ kind: 'base', id }));
+export async function listModelCards(db: Db, settings: ModelSettings, workspaceId: string): Promise<Record<string, unknown>[]> {
+  const base = (await listBaseModelIds(settings)).map((id) => modelCard(baseModel(id, settings)));
   const ft = (await listFineTunedModels(db, workspaceId)).map((model) => modelCard({ kind: 'fine-tuned', model }));
   return [...base, ...ft];
 }

@@ -16,7 +16,7 @@ function modelsDirWithCopy(name: string): string {
 test('a base model resolves once and is re-read when its params.json changes', async (t) => {
   const modelsDir = modelsDirWithCopy('mine');
   t.after(() => rmSync(modelsDir, { recursive: true, force: true }));
-  const dirs = { modelsDir, dataDir: modelsDir, python: '' };
+  const dirs = { modelsDir, dataDir: modelsDir, python: '', baseModels: [], hfHubCache: '' };
   const first = await resolveBaseModel('mine', dirs);
   assert.equal(first.tokenizerPath, path.join(modelsDir, 'mine', 'tokenizer.model.v3'));
   assert.equal(await resolveBaseModel('mine', dirs), first, 'the second lookup is the cached record');
@@ -32,7 +32,7 @@ test('a base model resolves once and is re-read when its params.json changes', a
 test('unknown ids are refused with the list of base models, without generating anything', async (t) => {
   const modelsDir = modelsDirWithCopy('mine');
   t.after(() => rmSync(modelsDir, { recursive: true, force: true }));
-  const dirs = { modelsDir, dataDir: modelsDir, python: '/nonexistent/python' };
+  const dirs = { modelsDir, dataDir: modelsDir, python: '/nonexistent/python', baseModels: [], hfHubCache: '' };
   assert.deepEqual(await listBaseModelIds(dirs), [builtInModelId, 'mine']);
   assert.equal(isBaseModelId('mine', dirs), true);
   assert.equal(isBaseModelId('../mine', dirs), false);

@@ -6,15 +6,18 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { checkBaseModels } from '../../models/index.ts';
 import { loadSettings } from '../../settings/index.ts';
 import { openStore } from '../../store/index.ts';
 import { startWorker } from '../../worker/index.ts';
 
-const usage = `usage: atelier worker [--database-url postgres://…] [--data-dir D] [--worker-id ID]
+const usage = `usage: atelier worker [--database-url postgres://…] [--data-dir D] [--worker-id ID] [--base-model ID|DIR]...
 
   --database-url  the server's database (ATELIER_DATABASE_URL; empty: SQLite in the data dir)
   --data-dir      the server's data dir, shared: files, shards, checkpoints (ATELIER_DATA_DIR)
   --worker-id     name this worker (default host:pid:random)
+  --base-model    a base model the server serves (repo id in this host's hub cache, or a folder;
+                  repeatable; also ATELIER_BASE_MODELS): give the worker the server's list
 Stops on SIGINT/SIGTERM: the running job is checkpointed and released for the next worker.
 All settings: docs/configuration.md.`;
 
@@ -22,6 +25,7 @@ const flags = z.object({
   'database-url': z.string().optional(),
   'data-dir': z.string().optional(),
   'worker-id': z.string().min(1).optional(),
+  'base-model': z.array(z.string().min(1)).default([]),
   help: z.boolean().optional(),
 });
 
@@ -31,10 +35,13 @@ export async function run(args: string[]): Promise<number> {
   let settings: ReturnType<typeof loadSettings>;
   try {
     const { values } = parseArgs({ args, options: {
-      'database-url': { type: 'string' }, 'data-dir': { type: 'string' }, 'worker-id': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'database-url': { type: 'string' }, 'data-dir': { type: 'string' }, 'worker-id': { type: 'string' },
+      'base-model': { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
     }, strict: true });
     f = flags.parse(values);
-    settings = loadSettings({ databaseUrl: f['database-url'], dataDir: f['data-dir'] });
+    const baseModels = [process.env.ATELIER_BASE_MODELS ?? '', ...f['base-model']].filter(Boolean).join(',');
+    settings = loadSettings({ databaseUrl: f['database-url'], dataDir: f['data-dir'], baseModels });
+    checkBaseModels(settings);
   } catch (err) {
     console.error(`atelier worker: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
     return 2;
