@@ -42,17 +42,17 @@ export function classifierJob<T>(j: T): KnownJob<T> {
 type Hyperparameters = { trainingSteps: number; learningRate: number; seqLen: number };
 
 /**
- * Fine-tunes tiny-mistral on `lines` (written to the server's data dir as `fileName`, uploaded,
+ * Fine-tunes tiny-mistral (or `model`) on `lines` (written to the server's data dir as `fileName`, uploaded,
  * job with autoStart) and returns the fine-tuned model's id; fails if the job ends otherwise than
  * SUCCESS or takes longer than `ms`. Needs a worker running against `server`.
  */
-export async function fineTuneModel(server: TestServer, p: { fileName: string; lines: string[]; hyperparameters: Hyperparameters; ms?: number }): Promise<string> {
+export async function fineTuneModel(server: TestServer, p: { fileName: string; lines: string[]; hyperparameters: Hyperparameters; ms?: number; model?: string }): Promise<string> {
   const ft = new MistralFt({ serverURL: server.url, apiKey: server.key });
   const file = path.join(server.dataDir, p.fileName);
   await writeFile(file, `${p.lines.join('\n')}\n`);
   const uploaded = await ft.files.upload({ file: { fileName: p.fileName, content: await openAsBlob(file) } });
   const job = completionJob(await ft.fineTuning.jobs.create({
-    model: 'tiny-mistral', trainingFiles: [{ fileId: uploaded.id, weight: 1 }], autoStart: true, hyperparameters: p.hyperparameters,
+    model: p.model ?? 'tiny-mistral', trainingFiles: [{ fileId: uploaded.id, weight: 1 }], autoStart: true, hyperparameters: p.hyperparameters,
   }));
   const done = await until(
     async () => completionJob(await ft.fineTuning.jobs.get({ jobId: job.id })),
