@@ -2,6 +2,7 @@
 // /health, a key created by the CLI in another process, and a clean exit on SIGTERM.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +30,28 @@ it('merges --api-key flags with ATELIER_API_KEYS and rejects unknown flags', () 
   assert.equal(settings.port, 0);
   assert.throws(() => parseServeFlags(['--bogus']), /bogus/);
   assert.throws(() => parseServeFlags(['--port', 'x']), /port/);
+});
+
+/** A hub cache at `home`/hub holding `repoId` (config.json only: flag parsing never reads weights). */
+function fakeHubRepo(home: string, repoId: string): void {
+  const repo = path.join(home, 'hub', `models--${repoId.replace('/', '--')}`);
+  mkdirSync(path.join(repo, 'snapshots', 'rev1'), { recursive: true });
+  writeFileSync(path.join(repo, 'snapshots', 'rev1', 'config.json'), '{}');
+  mkdirSync(path.join(repo, 'refs'));
+  writeFileSync(path.join(repo, 'refs', 'main'), 'rev1');
+}
+
+it('merges --base-model with ATELIER_BASE_MODELS, finds the hub cache through HF_HOME, and stops on a missing repo', async (t) => {
+  const home = await mkdtemp(path.join(os.tmpdir(), 'atelier-hf-home-'));
+  t.after(() => rm(home, { recursive: true, force: true }));
+  fakeHubRepo(home, 'org/one');
+  fakeHubRepo(home, 'org/two');
+  const { settings } = parseServeFlags(['--base-model', 'org/two'], { HF_HOME: home, ATELIER_BASE_MODELS: 'org/one' });
+  assert.deepEqual(settings.baseModels, ['org/one', 'org/two']);
+  assert.equal(settings.hfHubCache, path.join(home, 'hub'));
+  assert.equal(parseServeFlags([], { HF_HUB_CACHE: '/x/hub', HF_HOME: home }).settings.hfHubCache, '/x/hub');
+  assert.equal(parseServeFlags([], { ATELIER_HF_HUB_CACHE: '/y', HF_HUB_CACHE: '/x/hub' }).settings.hfHubCache, '/y');
+  assert.throws(() => parseServeFlags(['--base-model', 'org/three'], { HF_HOME: home }), /org\/three is not in the Hugging Face cache/);
 });
 
 it('serves /health, accepts a key made by `atelier keys create`, and exits 0 on SIGTERM', async (t) => {
