@@ -54,7 +54,7 @@ it('merges --base-model with ATELIER_BASE_MODELS, finds the hub cache through HF
   assert.throws(() => parseServeFlags(['--base-model', 'org/three'], { HF_HOME: home }), /org\/three is not in the Hugging Face cache/);
 });
 
-it('serves /health, accepts a key made by `atelier keys create`, and exits 0 on SIGTERM', async (t) => {
+it('serves /health and the --base-model / ATELIER_BASE_MODELS models, accepts a key made by `atelier keys create`, and exits 0 on SIGTERM', async (t) => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-serve-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   const created = await captureStdout(() => runKeys(['create', '--workspace', 'team-x', '--data-dir', dataDir, '--json']));
@@ -62,7 +62,10 @@ it('serves /health, accepts a key made by `atelier keys create`, and exits 0 on 
   const { key, workspace_id } = JSON.parse(created.out) as { key: string; workspace_id: string };
   assert.match(workspace_id, /^[0-9a-f]{8}$/);
 
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data-dir', dataDir, '--api-key', 'flag-key'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  fakeHubRepo(dataDir, 'org/one'); // the data dir doubles as HF_HOME
+  fakeHubRepo(dataDir, 'org/two');
+  const env = { ...process.env, HF_HOME: dataDir, ATELIER_BASE_MODELS: 'org/one', ATELIER_HF_HUB_CACHE: '', HF_HUB_CACHE: '' };
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data-dir', dataDir, '--api-key', 'flag-key', '--base-model', 'org/two'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   t.after(() => child.kill('SIGKILL'));
   let url = '';
@@ -77,6 +80,8 @@ it('serves /health, accepts a key made by `atelier keys create`, and exits 0 on 
   assert.equal((await fetch(`${url}/health`)).status, 200);
   for (const k of [key, 'flag-key']) assert.equal((await fetch(`${url}/v1/files`, { headers: { authorization: `Bearer ${k}` } })).status, 200);
   assert.equal((await fetch(`${url}/v1/files`, { headers: { authorization: 'Bearer nope' } })).status, 401);
+  const models = (await (await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer flag-key' } })).json()) as { data: { id: string; hf_repo_id?: string }[] };
+  assert.deepEqual(models.data.map((m) => [m.id, m.hf_repo_id]), [['tiny-mistral', undefined], ['org/one', 'org/one'], ['org/two', 'org/two']]);
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
 
