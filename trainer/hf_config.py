@@ -57,7 +57,8 @@ def rope_scaling_of(c: dict[str, Any]) -> RopeScaling | None:
 def _check_architecture(c: dict[str, Any]) -> None:
     arch = c.get("architectures") or []
     model_type = c.get("model_type")
-    known = any(a in ARCHITECTURES for a in arch) or (not arch and model_type in ("mistral", "llama"))
+    # a hand-written config naming neither is read as the Llama/Mistral keys it uses
+    known = any(a in ARCHITECTURES for a in arch) or (not arch and model_type in ("mistral", "llama", None))
     _check(known, f"unsupported architecture {arch or model_type!r} in config.json; supported: {', '.join(ARCHITECTURES)} "
                   "(model_type mistral or llama)")
     _check(c.get("hidden_act", "silu") == "silu", f"hidden_act {c.get('hidden_act')!r} is not supported (SwiGLU with silu only)")
