@@ -189,7 +189,7 @@ async function main(): Promise<void> {
     log('training a throwaway adapter through the jobs API');
     const ftModel = await trainAdapter(server);
     const adapterDir = await adapterDirOf(server, ftModel);
-    const base = await resolveBaseModel(BASE, { modelsDir: server.running.context.settings.modelsDir, dataDir: server.dataDir, python: '' });
+    const base = await resolveBaseModel(BASE, { ...server.running.context.settings, python: '' });
     const tok: Tokenizer = await loadTokenizer(base.tokenizerPath);
     const prompts = TOPICS.map((_, i) => tok.encodeChat({ messages: [{ role: 'user', content: promptText(i) }] }, { mode: 'serve' }).tokens);
 

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .lora import LoRALinear
+from .rope import RopeScaling, rope_frequencies
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class ModelArgs:
     rope_theta: float = 10000.0
     sliding_window: int | None = None
     tied_embeddings: bool = False
+    rope_scaling: RopeScaling | None = None  # llama3 / linear / yarn frequencies (rope.py)
 
 
 AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -183,11 +185,15 @@ def _upcast(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-def rope_angles(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin of the rotary angles for (B, T) positions -> each (B, T, 1, head_dim/2), fp32."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim))
-    angles = positions.float()[..., None] * inv_freq  # (B, T, hd/2)
-    return angles.cos()[:, :, None], angles.sin()[:, :, None]
+def rope_angles(positions: torch.Tensor, head_dim: int, theta: float,
+                scaling: RopeScaling | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin of the rotary angles for (B, T) positions -> each (B, T, 1, head_dim/2), fp32
+    (times YaRN's attention factor when `scaling` is YaRN)."""
+    inv_freq, attention = rope_frequencies(head_dim, theta, scaling)
+    angles = positions.float()[..., None] * inv_freq.to(positions.device)  # (B, T, hd/2)
+    if attention == 1.0:
+        return angles.cos()[:, :, None], angles.sin()[:, :, None]
+    return (angles.cos() * attention)[:, :, None], (angles.sin() * attention)[:, :, None]
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -317,7 +323,7 @@ class Transformer(nn.Module):
         `images` ([3, H, W] each, in the order of their blocks in the rows) go to the vision
         model's `[IMG]` positions."""
         h = self.embed(tokens, images)  # (B, T, dim)
-        rope = rope_angles(positions, self.args.head_dim, self.args.rope_theta)
+        rope = rope_angles(positions, self.args.head_dim, self.args.rope_theta, self.args.rope_scaling)
         recompute = self.training and torch.is_grad_enabled() and cache is None
         for i, layer in enumerate(self.layers):
             if recompute and i < self.checkpoint_layers:

@@ -2,6 +2,10 @@
 `consolidated.safetensors`) or Hugging Face's (`config.json` + `model.safetensors` or sharded
 `model-*.safetensors` with `model.safetensors.index.json`).
 
+Loading streams: the module is built on the meta device, then each tensor is read on its own
+(safetensors_read.py), converted to the target device and dtype and assigned, so the host holds
+about one tensor at a time whatever the model size (bench/load_model.py measures it).
+
 Hugging Face stores q/k projections with rows permuted for its rotate-half RoPE; we use Mistral's
 interleaved RoPE, so HF q/k rows (and PEFT's q/k lora_B rows) are un-permuted on the way in and
 permuted on the way out.
@@ -13,10 +17,12 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
+from .hf_config import hf_model_args
 from .model import ModelArgs, Transformer
+from .safetensors_read import TensorEntry, TensorReader, read_header
 from .vision_model import MultimodalTransformer
+from .vision_encoder import VisionArgs
 from .weights_vision import hf_decoder_key, hf_text_config, hf_vision_names, read_vision_args
 
 _HF_KEYS = {  # Mistral native name -> Hugging Face MistralForCausalLM name
@@ -53,15 +59,10 @@ def read_model_args(model_dir: str | Path) -> ModelArgs:
                          vocab_size=p["vocab_size"], norm_eps=p.get("norm_eps", 1e-5),
                          rope_theta=p.get("rope_theta", 10000.0), sliding_window=p.get("sliding_window"),
                          tied_embeddings=bool(p.get("tied_embeddings", False)))
-    c = hf_text_config(json.loads((d / "config.json").read_text()))
-    rope = c.get("rope_parameters") or {}
-    theta = c.get("rope_theta") or rope.get("rope_theta") or 10000.0
-    return ModelArgs(dim=c["hidden_size"], n_layers=c["num_hidden_layers"],
-                     head_dim=c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"],
-                     hidden_dim=c["intermediate_size"], n_heads=c["num_attention_heads"],
-                     n_kv_heads=c.get("num_key_value_heads") or c["num_attention_heads"],
-                     vocab_size=c["vocab_size"], norm_eps=c.get("rms_norm_eps", 1e-5), rope_theta=float(theta),
-                     sliding_window=c.get("sliding_window"), tied_embeddings=bool(c.get("tie_word_embeddings", False)))
+    try:
+        return hf_model_args(hf_text_config(json.loads((d / "config.json").read_text())))
+    except ValueError as e:
+        raise ValueError(f"{d}/config.json: {e}") from e
 
 
 def permute_rows_for_hf(w: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -104,57 +105,80 @@ def to_hf_state(state: dict[str, torch.Tensor], args: ModelArgs) -> dict[str, to
     return out
 
 
-def _read_native(d: Path, args: ModelArgs) -> dict[str, torch.Tensor]:
-    with safe_open(str(d / "consolidated.safetensors"), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
-
-
-def _read_hf(d: Path, args: ModelArgs) -> dict[str, torch.Tensor]:
-    index = d / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
-    native_of = {}
+def _native_names(args: ModelArgs) -> dict[str, str]:
+    """Hugging Face key -> native key for every weight of the architecture."""
+    out = {v: k for k, v in _HF_TOP.items()}
     for i in range(args.n_layers):
-        for native in _HF_KEYS:
-            native_of[f"model.layers.{i}.{_HF_KEYS[native]}.weight"] = f"layers.{i}.{native}.weight"
-    native_of.update({v: k for k, v in _HF_TOP.items()})
-    vision = read_vision_args(d)
-    vision_of = hf_vision_names(vision) if vision is not None else {}
-    out = {}
-    for name in files:
-        with safe_open(str(d / name), framework="pt") as f:
-            for key in f.keys():
-                if key in vision_of:
-                    native, heads = vision_of[key]
-                    t = f.get_tensor(key)
-                    out[native] = unpermute_rows_from_hf(t, heads) if heads else t
-                    continue
-                if hf_decoder_key(key) not in native_of:
-                    continue  # e.g. rotary inv_freq buffers in older exports
-                native = native_of[hf_decoder_key(key)]
-                t = f.get_tensor(key)
-                heads = rope_heads(native, args)
-                out[native] = unpermute_rows_from_hf(t, heads) if heads else t
+        for native, hf in _HF_KEYS.items():
+            out[f"model.layers.{i}.{hf}.weight"] = f"layers.{i}.{native}.weight"
     return out
 
 
+def weight_plan(d: Path, args: ModelArgs, vision: VisionArgs | None = None) -> list[tuple[Path, TensorEntry, str]]:
+    """(file, tensor entry, native name) of every weight to load, file by file in data order; reads headers only."""
+    if model_layout(d) == "mistral":
+        return [(d / "consolidated.safetensors", e, e.name) for e in read_header(d / "consolidated.safetensors")]
+    index = d / "model.safetensors.index.json"
+    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    native_of = _native_names(args)
+    if vision is not None:  # a Llava / Mistral3 checkpoint: the encoder and projector, and the decoder under its prefix
+        native_of.update({hf: native for hf, (native, _) in hf_vision_names(vision).items()})
+    plan = []
+    for name in files:
+        if not (d / name).is_file():
+            raise ValueError(f"{d}: {name} is named by model.safetensors.index.json but missing (incomplete download?)")
+        # keys outside the architecture (rotary inv_freq buffers of older exports) are skipped
+        for e in read_header(d / name):
+            key = e.name if e.name in native_of else hf_decoder_key(e.name)
+            if key in native_of:
+                plan.append((d / name, e, native_of[key]))
+    return plan
+
+
+def _check_plan(d: Path, plan: list[tuple[Path, TensorEntry, str]], model: Transformer) -> None:
+    """ValueError when the files' names or shapes differ from what the config describes."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if model.args.tied_embeddings:
+        expected.pop("output.weight")
+        plan = [p for p in plan if p[2] != "output.weight"]
+    got = {native: e.shape for _, e, native in plan}
+    if set(got) != set(expected) or len(got) != len(plan):
+        missing, extra = sorted(set(expected) - set(got))[:3], sorted(set(got) - set(expected))[:3]
+        raise ValueError(f"{d}: weights do not match its config (missing {missing}, unexpected {extra})")
+    for name, shape in got.items():
+        if shape != expected[name]:
+            raise ValueError(f"{d}: {name} has shape {list(shape)}, its config says {list(expected[name])}")
+
+
+def _assign(model: Transformer, native: str, t: torch.Tensor) -> None:
+    module_name, _, attr = native.rpartition(".")
+    model.get_submodule(module_name)._parameters[attr] = torch.nn.Parameter(t, requires_grad=False)
+
+
 def load_model(model_dir: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Transformer:
-    """Build the model of `model_dir` with its weights, on `device` in `dtype` (base frozen)."""
+    """Build the model of `model_dir` with its weights, on `device` in `dtype` (base frozen).
+    The module starts on the meta device and gets its tensors one by one: host memory holds one
+    tensor (and its converted copy) at a time, never the state dict."""
     d = Path(model_dir)
     args = read_model_args(d)
-    state = _read_native(d, args) if model_layout(d) == "mistral" else _read_hf(d, args)
-    if args.tied_embeddings:
-        state.pop("output.weight", None)
     vision = read_vision_args(d)
     with torch.device("meta"):
         model = Transformer(args) if vision is None else MultimodalTransformer(args, vision)
-    expected = set(model.state_dict())
-    if args.tied_embeddings:
-        expected.discard("output.weight")
-    if set(state) != expected:
-        missing, extra = sorted(expected - set(state))[:3], sorted(set(state) - expected)[:3]
-        raise ValueError(f"{d}: weights do not match its config (missing {missing}, unexpected {extra})")
-    state = {k: v.to(device=device, dtype=dtype) for k, v in state.items()}
-    model.load_state_dict(state, assign=True, strict=not args.tied_embeddings)
+    plan = weight_plan(d, args, vision)
+    _check_plan(d, plan, model)
+    hf_rows = model_layout(d) == "hf"
+    vision_heads = {native: heads for native, heads in hf_vision_names(vision).values()} if vision is not None and hf_rows else {}
+    for path in dict.fromkeys(p for p, _, _ in plan):
+        with TensorReader(path) as reader:
+            for _, entry, native in (p for p in plan if p[0] == path):
+                if args.tied_embeddings and native == "output.weight":
+                    continue
+                t = reader.read(entry)
+                heads = vision_heads.get(native) if native in vision_heads else rope_heads(native, args)
+                if heads and hf_rows:
+                    t = unpermute_rows_from_hf(t, heads)
+                _assign(model, native, t.to(device=device, dtype=dtype))
+                del t  # the host copy goes before the next tensor is read
     if args.tied_embeddings:
         model.output.weight = model.tok_embeddings.weight
     for p in model.parameters():

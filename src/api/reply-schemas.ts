@@ -99,7 +99,7 @@ const cardCommon = {
   id: z.string(), object: z.literal('model'), created: z.int(), owned_by: z.string(), capabilities, name: str, description: str,
   max_context_length: z.int(), aliases: z.array(z.string()), deprecation: str,
 };
-const baseCard = z.object({ ...cardCommon, type: z.literal('base'), default_model_temperature: num });
+const baseCard = z.object({ ...cardCommon, type: z.literal('base'), default_model_temperature: num, hf_repo_id: z.string().optional().describe('Atelier extension: the Hugging Face repo id of a base model from the hub cache') });
 const fineTunedCard = z.object({ ...cardCommon, type: z.literal('fine-tuned'), job: z.string(), root: z.string(), archived: z.boolean() });
 export const modelCardReply = z.union([baseCard, fineTunedCard]);
 export const modelListReply = z.object({ object: z.literal('list'), data: z.array(modelCardReply) });

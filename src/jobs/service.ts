@@ -65,7 +65,7 @@ export class JobsService {
   /** The hyperparameters are within bounds and the base model and every file exist (create and dry runs); throws JobError. */
   async checkRequest(caller: Caller, spec: JobSpec): Promise<void> {
     this.#checkBounds(spec);
-    const models = await listBaseModelIds({ modelsDir: this.settings.modelsDir });
+    const models = await listBaseModelIds(this.settings);
     if (!models.includes(spec.model)) throw new JobError('unknown_model', `Unknown base model '${spec.model}'; available: ${models.join(', ')}.`, 'model');
     for (const id of [...spec.trainingFiles.map((f) => f.file_id), ...spec.validationFiles]) {
       if (!(await getFile(this.store.db, caller.workspaceId, id))) throw new JobError('job_file_not_found', `No file with id '${id}' in this workspace; upload it with POST /v1/files first.`, id);

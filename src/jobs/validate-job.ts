@@ -68,7 +68,7 @@ function tooManySteps(steps: number, max: number): string | null {
  * UnknownBaseModelError / RangeError for a bad model or seq_len.
  */
 export async function assessJob(store: Store, settings: Settings, job: AssessedJob): Promise<Assessment> {
-  const model = await resolveBaseModel(job.model, { modelsDir: settings.modelsDir, dataDir: settings.dataDir, python: settings.python });
+  const model = await resolveBaseModel(job.model, settings);
   const outcome = await validateJobFiles(await jobFiles(store, job), {
     count: await tokenCounter(model.tokenizerPath), jobType: job.jobType, invalidSampleSkipPercentage: job.invalidSampleSkipPercentage,
     classifierTargets: (job.classifierTargets ?? undefined) as ClassifierTarget[] | undefined,

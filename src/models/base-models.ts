@@ -2,7 +2,8 @@
  * Base models: the built-ins `tiny-mistral` and `tiny-pixtral` (models/<id>; weights generated from
  * a fixed seed by `ensureBuiltInModels`, which setup, the server and the worker call when they start,
  * never a lookup) plus every sub-folder of settings.modelsDir that holds a model in Mistral's native layout
- * (params.json) or Hugging Face's (config.json). Resolutions are cached by folder and re-read when
+ * (params.json) or Hugging Face's (config.json), plus those of the baseModels setting (repo ids found
+ * in the Hugging Face hub cache, or folders: hub-cache.ts). Resolutions are cached by folder and re-read when
  * the folder or its params/config file changes.
  */
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import { constants, existsSync, statSync } from 'node:fs';
 import { access, copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { findRegisteredModel, registeredBaseModels, type ModelSources } from './hub-cache.ts';
 import { repoRoot, resolvePython } from './python.ts';
 
 export const builtInModelId = 'tiny-mistral';
@@ -46,6 +48,8 @@ export type BaseModel = {
   shape: ModelShape;
   /** Whether the model reads images: a `vision_encoder` in params.json, a `vision_config` in config.json. */
   vision: boolean;
+  /** The Hugging Face repo id it came from (hub-cache models), else null. */
+  hfRepoId: string | null;
 };
 
 export type ModelShape = {
@@ -58,7 +62,7 @@ export class UnknownBaseModelError extends Error {
   }
 }
 
-type Dirs = { modelsDir: string; dataDir: string; python: string };
+type Dirs = { modelsDir: string; dataDir: string; python: string } & ModelSources;
 
 const nativeParams = z.object({
   dim: z.number(), n_layers: z.number(), hidden_dim: z.number(), n_heads: z.number(), n_kv_heads: z.number().optional(),
@@ -73,13 +77,14 @@ const hfConfig = z.object({
 });
 
 /** Ids of every base model: the built-in one and the folders of modelsDir. */
-export async function listBaseModelIds(dirs: Pick<Dirs, 'modelsDir'>): Promise<string[]> {
+export async function listBaseModelIds(dirs: Pick<Dirs, 'modelsDir' | keyof ModelSources>): Promise<string[]> {
   const ids = builtInModelIds();
   if (dirs.modelsDir && existsSync(dirs.modelsDir)) {
     for (const e of await readdir(dirs.modelsDir, { withFileTypes: true })) {
       if (e.isDirectory() && isModelDir(path.join(dirs.modelsDir, e.name))) ids.push(e.name);
     }
   }
+  ids.push(...registeredBaseModels(dirs).map((m) => m.id));
   return [...new Set(ids)];
 }
 
@@ -88,8 +93,19 @@ function isModelDir(dir: string): boolean {
 }
 
 /** Whether `id` names a base model, without listing modelsDir. */
-export function isBaseModelId(id: string, dirs: Pick<Dirs, 'modelsDir'>): boolean {
-  return builtInModelIds().includes(id) || (/^[\w.-]+$/.test(id) && !!dirs.modelsDir && isModelDir(path.join(dirs.modelsDir, id)));
+export function isBaseModelId(id: string, dirs: Pick<Dirs, 'modelsDir' | keyof ModelSources>): boolean {
+  return builtInModelIds().includes(id) || inModelsDir(id, dirs) || findRegisteredModel(id, dirs) !== null;
+}
+
+function inModelsDir(id: string, dirs: Pick<Dirs, 'modelsDir'>): boolean {
+  return /^[\w.-]+$/.test(id) && !!dirs.modelsDir && isModelDir(path.join(dirs.modelsDir, id));
+}
+
+/** The folder and Hugging Face repo id of a known base model id (modelsDir before baseModels). */
+function baseModelSource(id: string, dirs: Dirs): { dir: string; hfRepoId: string | null } {
+  if (id in builtIns) return { dir: builtInModelDir(id, dirs), hfRepoId: null };
+  const registered = inModelsDir(id, dirs) ? null : findRegisteredModel(id, dirs);
+  return registered ?? { dir: path.join(dirs.modelsDir, id), hfRepoId: null };
 }
 
 type Cached = { stamp: string; model: BaseModel };
@@ -101,15 +117,15 @@ const resolved = new Map<string, Cached>();
  */
 export async function resolveBaseModel(id: string, dirs: Dirs): Promise<BaseModel> {
   if (!isBaseModelId(id, dirs)) throw new UnknownBaseModelError(id, await listBaseModelIds(dirs));
-  const dir = id in builtIns ? builtInModelDir(id, dirs) : path.join(dirs.modelsDir, id);
+  const { dir, hfRepoId } = baseModelSource(id, dirs);
   const layout = existsSync(path.join(dir, 'params.json')) ? 'native' : 'hf';
   const spec = path.join(dir, layout === 'native' ? 'params.json' : 'config.json');
-  const stamp = `${id}:${statSync(dir).mtimeMs}:${statSync(spec).mtimeMs}`;
+  const stamp = `${id}:${dir}:${statSync(dir).mtimeMs}:${statSync(spec).mtimeMs}`;
   const hit = resolved.get(dir);
   if (hit?.stamp === stamp) return hit.model;
   const raw = await readJson(spec);
   const shape = layout === 'native' ? nativeShape(raw) : hfShape(raw);
-  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape, vision: hasVisionEncoder(raw) };
+  const model: BaseModel = { id, dir, layout, tokenizerPath: await findTokenizer(dir), ...shape, vision: hasVisionEncoder(raw), hfRepoId };
   resolved.set(dir, { stamp, model });
   return model;
 }
@@ -138,7 +154,7 @@ function hfShape(raw: unknown): { maxSeqLen: number; params: number; shape: Mode
  */
 export async function baseModelReadsImages(id: string, dirs: Dirs): Promise<boolean> {
   if (!isBaseModelId(id, dirs)) return false;
-  const dir = id in builtIns ? builtInModelDir(id, dirs) : path.join(dirs.modelsDir, id);
+  const { dir } = baseModelSource(id, dirs);
   const spec = path.join(dir, existsSync(path.join(dir, 'params.json')) ? 'params.json' : 'config.json');
   try {
     return hasVisionEncoder(await readJson(spec));

@@ -5,12 +5,19 @@
 import type { Settings } from '../settings/index.ts';
 import { getFineTunedModel, listFineTunedModels, type Db, type FineTunedModelRecord } from '../store/index.ts';
 import { baseModelReadsImages, isBaseModelId, listBaseModelIds } from './base-models.ts';
+import { findRegisteredModel } from './hub-cache.ts';
 
-export type ResolvedModel = { kind: 'base'; id: string } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
+/** A base model; `hfRepoId` is the Hugging Face repo it came from (baseModels setting), else null. */
+export type ResolvedModel = { kind: 'base'; id: string; hfRepoId?: string | null } | { kind: 'fine-tuned'; model: FineTunedModelRecord };
+type ModelSettings = Pick<Settings, 'modelsDir' | 'baseModels' | 'hfHubCache'>;
+
+function baseModel(id: string, settings: ModelSettings): ResolvedModel {
+  return { kind: 'base', id, hfRepoId: findRegisteredModel(id, settings)?.hfRepoId ?? null };
+}
 
 /** The base or fine-tuned model `id` as the workspace sees it, or null. */
-export async function findModel(db: Db, settings: Pick<Settings, 'modelsDir'>, workspaceId: string, id: string): Promise<ResolvedModel | null> {
-  if (isBaseModelId(id, settings)) return { kind: 'base', id };
+export async function findModel(db: Db, settings: ModelSettings, workspaceId: string, id: string): Promise<ResolvedModel | null> {
+  if (isBaseModelId(id, settings)) return baseModel(id, settings);
   const ft = await getFineTunedModel(db, workspaceId, id);
   return ft ? { kind: 'fine-tuned', model: ft } : null;
 }
@@ -18,7 +25,7 @@ export async function findModel(db: Db, settings: Pick<Settings, 'modelsDir'>, w
 // Base models are registered when the server starts; their cards share one timestamp.
 const startedAt = Math.floor(Date.now() / 1000);
 
-type CatalogSettings = Pick<Settings, 'modelsDir' | 'dataDir' | 'python'>;
+type CatalogSettings = ModelSettings & Pick<Settings, 'dataDir' | 'python'>;
 
 function capabilities(classifier: boolean, vision: boolean): Record<string, boolean> {
   return {
@@ -38,6 +45,7 @@ export function modelCard(m: ResolvedModel, vision: boolean): Record<string, unk
     return {
       id: m.id, object: 'model', created: startedAt, owned_by: 'atelier', type: 'base', capabilities: capabilities(false, vision),
       name: m.id, description: null, max_context_length: 32768, aliases: [], deprecation: null, default_model_temperature: 0.7,
+      ...(m.hfRepoId ? { hf_repo_id: m.hfRepoId } : {}),
     };
   }
   const f = m.model;
@@ -63,7 +71,7 @@ export function fineTunedModelObject(f: FineTunedModelRecord): Record<string, un
 /** Every card the workspace sees: base models, then its fine-tuned models (archived included, marked). */
 export async function listModelCards(db: Db, settings: CatalogSettings, workspaceId: string): Promise<Record<string, unknown>[]> {
   const models: ResolvedModel[] = [
-    ...(await listBaseModelIds(settings)).map((id) => ({ kind: 'base' as const, id })),
+    ...(await listBaseModelIds(settings)).map((id) => baseModel(id, settings)),
     ...(await listFineTunedModels(db, workspaceId)).map((model) => ({ kind: 'fine-tuned' as const, model })),
   ];
   return Promise.all(models.map(async (m) => modelCard(m, await modelReadsImages(m, settings))));

@@ -16,7 +16,7 @@ function modelsDirWithCopy(name: string): string {
 test('a base model resolves once and is re-read when its params.json changes', async (t) => {
   const modelsDir = modelsDirWithCopy('mine');
   t.after(() => rmSync(modelsDir, { recursive: true, force: true }));
-  const dirs = { modelsDir, dataDir: modelsDir, python: '' };
+  const dirs = { modelsDir, dataDir: modelsDir, python: '', baseModels: [], hfHubCache: '' };
   const first = await resolveBaseModel('mine', dirs);
   assert.equal(first.tokenizerPath, path.join(modelsDir, 'mine', 'tokenizer.model.v3'));
   assert.equal(await resolveBaseModel('mine', dirs), first, 'the second lookup is the cached record');
@@ -32,7 +32,7 @@ test('a base model resolves once and is re-read when its params.json changes', a
 test('unknown ids are refused with the list of base models, without generating anything', async (t) => {
   const modelsDir = modelsDirWithCopy('mine');
   t.after(() => rmSync(modelsDir, { recursive: true, force: true }));
-  const dirs = { modelsDir, dataDir: modelsDir, python: '/nonexistent/python' };
+  const dirs = { modelsDir, dataDir: modelsDir, python: '/nonexistent/python', baseModels: [], hfHubCache: '' };
   assert.deepEqual(await listBaseModelIds(dirs), [...builtInModelIds(), 'mine']);
   assert.equal(isBaseModelId('mine', dirs), true);
   assert.equal(isBaseModelId('../mine', dirs), false);
@@ -53,7 +53,7 @@ test('a base model reads images when its params.json has a vision_encoder sectio
   cpSync(path.join(modelsDir, 'text', 'tokenizer.model.v3'), path.join(hfDir, 'tokenizer.model.v3'), { recursive: true });
   const hf = { hidden_size: 32, num_hidden_layers: 1, intermediate_size: 64, num_attention_heads: 4, vocab_size: 32768 };
   writeFileSync(path.join(hfDir, 'config.json'), JSON.stringify({ ...hf, vision_config: { patch_size: 16 } }));
-  const dirs = { modelsDir, dataDir: modelsDir, python: '' };
+  const dirs = { modelsDir, dataDir: modelsDir, python: '', baseModels: [], hfHubCache: '' };
   assert.equal((await resolveBaseModel('text', dirs)).vision, false);
   assert.equal((await resolveBaseModel(builtInModelId, dirs)).vision, false);
   assert.equal((await resolveBaseModel('seeing', dirs)).vision, true);
@@ -70,7 +70,7 @@ test('tiny-pixtral is a built-in exactly when its generator is in the checkout, 
   assert.equal(builtInModelIds()[0], builtInModelId);
   const generated = path.join(repoRoot, 'models', 'tiny-pixtral', 'params.json');
   if (existsSync(generated)) {
-    const dirs = { modelsDir: '', dataDir: os.tmpdir(), python: '' };
+    const dirs = { modelsDir: '', dataDir: os.tmpdir(), python: '', baseModels: [], hfHubCache: '' };
     const pixtral = await resolveBaseModel('tiny-pixtral', dirs);
     assert.equal(pixtral.vision, true);
     assert.equal(path.basename(pixtral.tokenizerPath), 'tekken.json');

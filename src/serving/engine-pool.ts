@@ -9,7 +9,7 @@ import { repoRoot, resolveBaseModel, resolvePython } from '../models/index.ts';
 import type { ChatTarget } from './complete-chat.ts';
 import { Engine } from './engine.ts';
 
-export type PoolSettings = Pick<Settings, 'python' | 'device' | 'modelsDir' | 'dataDir' | 'servingMaxAdapters' | 'servingMaxBatch' | 'servingMaxSeqLen' | 'servingThreads'>;
+export type PoolSettings = Pick<Settings, 'python' | 'device' | 'modelsDir' | 'baseModels' | 'hfHubCache' | 'dataDir' | 'servingMaxAdapters' | 'servingMaxBatch' | 'servingMaxSeqLen' | 'servingThreads'>;
 
 export class EnginePool {
   readonly #settings: PoolSettings;
@@ -22,7 +22,7 @@ export class EnginePool {
   /** The engine and tokenizer for base model `baseId`, with `adapterDir` (null: the base model). Throws UnknownBaseModelError. */
   async target(baseId: string, adapterDir: string | null): Promise<ChatTarget> {
     const s = this.#settings;
-    const base = await resolveBaseModel(baseId, { modelsDir: s.modelsDir, dataDir: s.dataDir, python: s.python });
+    const base = await resolveBaseModel(baseId, s);
     const maxSeqLen = Math.min(base.maxSeqLen, s.servingMaxSeqLen);
     let engine = this.#engines.get(baseId);
     if (!engine) {

@@ -5,6 +5,7 @@
  *
  * To add a setting: add one entry to `definitions`; the type of `Settings` follows.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -61,6 +62,8 @@ export const definitions = {
   modelsDir: def('ATELIER_MODELS_DIR', z.string().default(''), 'Extra folder of base models (one sub-folder per model id, Mistral or Hugging Face layout).'),
   deviceMemoryGib: def('ATELIER_DEVICE_MEMORY_GIB', num(0), 'Memory of one training device in GiB (2^30 bytes), for the memory plan at validation (docs/trainer.md): GPU memory, or host RAM when training on CPU. 0 means detect it: the smallest visible GPU\'s total by nvidia-smi when the device is cuda (or auto and a GPU is present), else this host\'s RAM. Set it on the API host when the workers run elsewhere.'),
   memoryUsableFraction: def('ATELIER_MEMORY_USABLE_FRACTION', z.coerce.number().positive().max(1).default(0.9), 'Share of a device\'s memory the memory plan lets a job\'s estimated peak use (the rest covers allocator fragmentation and what the estimate leaves out); a job whose peak exceeds it even with activation checkpointing fails validation.'),
+  baseModels: def('ATELIER_BASE_MODELS', list, 'Comma-separated base models to serve besides tiny-mistral and modelsDir: Hugging Face repo ids (`mistralai/Mistral-7B-v0.1`, looked up offline in the hub cache and served under that id) or folders (starting with /, ./, ../ or ~/; served under the folder name). Also `--base-model` (repeatable) on serve and worker. See docs/models.md.'),
+  hfHubCache: def('ATELIER_HF_HUB_CACHE', z.string().default(''), 'Hugging Face hub cache where repo ids of baseModels are looked up (`models--org--name/snapshots/<rev>/`, rev from refs/main); empty means $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub, as huggingface_hub does.'),
 
   // Job requests (bounds refused at creation with the field named)
   jobMaxLearningRate: def('ATELIER_JOB_MAX_LEARNING_RATE', num(1), 'Largest learning_rate a job may ask for (OpenAI: learning_rate_multiplier × 1e-4); larger ones diverge.'),
@@ -124,7 +127,15 @@ export function loadSettings(
   }
   if (problems.length) throw new Error(`invalid settings:\n  ${problems.join('\n  ')}`);
   out.dataDir = path.resolve(String(out.dataDir));
+  out.hfHubCache = path.resolve(String(out.hfHubCache) || defaultHubCache(env));
   return out as Settings;
+}
+
+/** The hub cache huggingface_hub uses: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME (~/.cache)/huggingface/hub. */
+function defaultHubCache(env: NodeJS.ProcessEnv): string {
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  const home = env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'huggingface');
+  return path.join(home, 'hub');
 }
 
 /** One row per setting, for docs/configuration.md and `atelier serve --help`. */

@@ -230,7 +230,7 @@ export async function runClaimedJob(ctx: WorkerContext, job: JobRecord): Promise
   };
   let wandb: WandbSink | null = null;
   try {
-    const model = await resolveBaseModel(job.model, { modelsDir: ctx.settings.modelsDir, dataDir: ctx.settings.dataDir, python: ctx.settings.python });
+    const model = await resolveBaseModel(job.model, ctx.settings);
     const outDir = path.join(ctx.settings.dataDir, 'jobs', job.id);
     await mkdir(outDir, { recursive: true });
     const config = trainerConfig(ctx, job, model, await prepareShards(ctx, job, model), outDir, await checkpointLayers(ctx, job, model));

@@ -13,7 +13,7 @@ import { Engine, type ClassifyEvent, type RequestEvent } from '../../src/serving
 test('a classify request and a generation share the base model\'s one engine process', async (t) => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-engine-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const dirs = { modelsDir: '', dataDir, python: '' };
+  const dirs = { modelsDir: '', dataDir, python: '', baseModels: [], hfHubCache: '' };
   await ensureBuiltInModel(dirs);
   const base = await resolveBaseModel('tiny-mistral', dirs);
   const engine = new Engine({ python: resolvePython(''), cwd: repoRoot, modelDir: base.dir, device: 'cpu', maxAdapters: 2, maxBatch: 2, maxSeqLen: 64, threads: 1 });

@@ -5,15 +5,18 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { startServer } from '../../api/index.ts';
+import { checkBaseModels } from '../../models/index.ts';
 import { loadSettings } from '../../settings/index.ts';
 import { startWorker } from '../../worker/index.ts';
 
-const usage = `usage: atelier serve [--host H] [--port P] [--data-dir D] [--database-url postgres://…] [--api-key K]... [--train-processes N]
+const usage = `usage: atelier serve [--host H] [--port P] [--data-dir D] [--database-url postgres://…] [--api-key K]... [--train-processes N] [--base-model ID|DIR]...
 
   --host          address to listen on (ATELIER_HOST, default 127.0.0.1)
   --port          port, 0 for any free one (ATELIER_PORT, default 8000)
   --data-dir      database, files, shards, checkpoints (ATELIER_DATA_DIR, default .atelier)
   --database-url  PostgreSQL instead of SQLite (ATELIER_DATABASE_URL)
+  --base-model    serve this base model too: a Hugging Face repo id found in the hub cache
+                  (HF_HOME) or a folder (repeatable; also ATELIER_BASE_MODELS; docs/models.md)
   --api-key       accept this key (repeatable; also ATELIER_API_KEYS=k1,k2); such keys belong to
                   the default workspace. Create per-workspace keys with 'atelier keys create'.
   --train-processes  trainer ranks per job of the embedded worker: GPUs (at most the visible
@@ -27,6 +30,7 @@ const flags = z.object({
   'database-url': z.string().optional(),
   'api-key': z.array(z.string().min(1)).default([]),
   'train-processes': z.string().regex(/^\d+$/, 'must be a whole number of processes').optional(),
+  'base-model': z.array(z.string().min(1)).default([]),
   help: z.boolean().optional(),
 });
 
@@ -41,13 +45,16 @@ export function parseServeFlags(args: string[], env: NodeJS.ProcessEnv = process
       'database-url': { type: 'string' },
       'api-key': { type: 'string', multiple: true },
       'train-processes': { type: 'string' },
+      'base-model': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   const f = flags.parse(values);
   const apiKeys = [env.ATELIER_API_KEYS ?? '', ...f['api-key']].filter(Boolean).join(',');
-  const settings = loadSettings({ host: f.host, port: f.port, dataDir: f['data-dir'], databaseUrl: f['database-url'], apiKeys, trainProcesses: f['train-processes'] }, env);
+  const baseModels = [env.ATELIER_BASE_MODELS ?? '', ...f['base-model']].filter(Boolean).join(',');
+  const settings = loadSettings({ host: f.host, port: f.port, dataDir: f['data-dir'], databaseUrl: f['database-url'], apiKeys, baseModels, trainProcesses: f['train-processes'] }, env);
+  checkBaseModels(settings); // a repo id missing from the hub cache or a wrong folder stops the start
   return { settings, help: Boolean(f.help) };
 }
 
