@@ -17,6 +17,7 @@ const classifierTarget = z.object({ name: z.string(), labels: z.array(z.string()
 const mistralHyperparameters = z.object({
   training_steps: int.optional(), learning_rate: num.optional(), weight_decay: num.optional(), warmup_fraction: num.optional(),
   epochs: num.optional(), seq_len: int.optional(), fim_ratio: num.optional(), lora_rank: int.optional(), batch_size: int.optional(),
+  train_projector: z.boolean().nullish(), train_vision_encoder: z.boolean().nullish(),
 });
 const jobMetadata = z.object({
   expected_duration_seconds: int, cost: num, cost_currency: str, train_tokens_per_step: int, train_tokens: int, data_tokens: int,

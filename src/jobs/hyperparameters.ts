@@ -16,6 +16,9 @@ export const hyperparametersSchema = z.object({
   fim_ratio: z.number().nullable(),
   lora_rank: z.number(),
   batch_size: z.number(),
+  /** Vision bases: also train the projector / the encoder in full (null: the base model's default, docs/vision.md). */
+  train_projector: z.boolean().nullish(),
+  train_vision_encoder: z.boolean().nullish(),
 });
 export type Hyperparameters = z.infer<typeof hyperparametersSchema>;
 
@@ -26,6 +29,8 @@ export const hyperparametersInputSchema = z.object({
   fim_ratio: z.number().min(0).max(1).nullish().describe('accepted; not used (fill-in-the-middle applies to code pretraining, not chat data)'),
   lora_rank: z.int().min(1).max(1024).nullish().describe('Atelier extension: LoRA rank (default 16)'),
   batch_size: z.int().min(1).max(1024).nullish().describe('Atelier extension: sequences per step (default 1)'),
+  train_projector: z.boolean().nullish().describe("Atelier extension, vision bases: also train the vision-language projector in full (default: the base model's; false for pretrained bases, docs/vision.md)"),
+  train_vision_encoder: z.boolean().nullish().describe("Atelier extension, vision bases: also train the vision encoder in full (default: the base model's; false for pretrained bases, docs/vision.md)"),
 });
 export type HyperparametersInput = z.infer<typeof hyperparametersInputSchema>;
 
@@ -52,6 +57,8 @@ export function normalizeHyperparameters(input: HyperparametersInput = {}): Hype
     fim_ratio: input.fim_ratio ?? null,
     lora_rank: input.lora_rank ?? hyperparameterDefaults.lora_rank,
     batch_size: input.batch_size ?? hyperparameterDefaults.batch_size,
+    train_projector: input.train_projector ?? null,
+    train_vision_encoder: input.train_vision_encoder ?? null,
   };
 }
 

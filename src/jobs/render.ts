@@ -27,6 +27,7 @@ function mistralHyperparameters(job: JobRecord): Json {
     h.training_steps = e.training_steps;
   }
   if (job.jobType === 'classifier') delete h.fim_ratio;
+  for (const k of ['train_projector', 'train_vision_encoder'] as const) if (h[k] === null || h[k] === undefined) delete h[k]; // only when asked for
   return h;
 }
 

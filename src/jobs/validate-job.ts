@@ -77,6 +77,10 @@ export async function assessJob(store: Store, settings: Settings, job: AssessedJ
   });
   if (!outcome.ok) return { ok: false, message: outcome.message, param: outcome.param };
   const h = hyperparametersSchema.parse(job.hyperparameters);
+  const visionPart = h.train_projector ? 'train_projector' : h.train_vision_encoder ? 'train_vision_encoder' : null;
+  if (visionPart && !model.vision) {
+    return { ok: false, message: `${visionPart} needs a base model with a vision encoder; ${job.model} reads text only (leave it unset or pick a vision base such as tiny-pixtral)`, param: `hyperparameters.${visionPart}` };
+  }
   const planned = planTraining(h, outcome.dataTokens, model.maxSeqLen);
   // Completion packing is replayed exactly; classifier jobs keep the step capacity (their recipe packs differently).
   const plan = job.jobType === 'completion' ? { ...planned, train_tokens: await exactTrainTokens(store, settings, job, model, planned) } : planned;

@@ -74,6 +74,8 @@ function trainerConfig(ctx: WorkerContext, job: JobRecord, model: BaseModel, sha
     learning_rate: n(h.learning_rate, 1e-4), weight_decay: n(h.weight_decay, 0.1), warmup_fraction: n(h.warmup_fraction, 0.05), max_grad_norm: 1.0,
     lora: { rank: n(h.lora_rank, 16), scaling: 2.0, dropout: 0.0 }, seed: job.seed ?? 0, device: ctx.settings.device,
     checkpoint_every: null, resume: true, task: 'completion', classifier: null,
+    train_projector: model.vision && (h.train_projector ?? model.trainsVisionByDefault),
+    train_vision_encoder: model.vision && (h.train_vision_encoder ?? model.trainsVisionByDefault),
     activation_checkpointing: checkpointLayers === 0 ? false : checkpointLayers, // the memory plan's choice for this worker's device
     parallel: ctx.settings.trainParallel, collective_timeout_s: ctx.settings.trainCollectiveTimeoutS,
     tensorboard_dir: ctx.settings.jobTensorboard ? path.join(outDir, 'tensorboard') : null,

@@ -26,7 +26,7 @@ import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
 const RECIPE = {
   trainExamples: 400,
   heldOutExamples: 32, // a multiple of the 4 colours: balanced, so chance is exactly 1/4
-  hyperparameters: { trainingSteps: 300, learningRate: 3e-3, seqLen: 128, warmupFraction: 0.05 },
+  hyperparameters: { trainingSteps: 300, learningRate: 2e-3, seqLen: 128, warmupFraction: 0.05 },
   jobMs: 420_000,
   required: 0.9,
   seeds: { train: 1, heldOut: 2 },
