@@ -14,6 +14,7 @@ import OpenAI from 'openai';
 import { fineTuneModel } from '../helpers/jobs.ts';
 import { fakeRevision, writeFakeHubModel } from '../helpers/hub-cache.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { builtInModelIds } from '../../src/models/index.ts';
 import { startWorker, type RunningWorker } from '../../src/worker/index.ts';
 
 const repoId = 'test-org/tiny-mistral-hf';
@@ -44,7 +45,7 @@ describe('a base model from the Hugging Face hub cache', () => {
     const { status, body } = await get('/v1/models');
     assert.equal(status, 200);
     const cards = body.data as { id: string; type: string; hf_repo_id?: string }[];
-    assert.deepEqual(cards.filter((c) => c.type === 'base').map((c) => c.id), ['tiny-mistral', repoId]);
+    assert.deepEqual(cards.filter((c) => c.type === 'base').map((c) => c.id), [...builtInModelIds(), repoId]);
     assert.equal(cards.find((c) => c.id === repoId)?.hf_repo_id, repoId);
     assert.equal(cards.find((c) => c.id === 'tiny-mistral')?.hf_repo_id, undefined);
     // the slash travels percent-encoded in a path, as the SDKs send it
@@ -81,6 +82,6 @@ describe('a base model from the Hugging Face hub cache', () => {
     const body = (await res.json()) as { message: string; param: string };
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal(body.param, 'model');
-    assert.equal(body.message, "Unknown base model 'test-org/absent'; available: tiny-mistral, test-org/tiny-mistral-hf.");
+    assert.equal(body.message, `Unknown base model 'test-org/absent'; available: ${[...builtInModelIds(), repoId].join(', ')}.`);
   });
 });

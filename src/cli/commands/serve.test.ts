@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { it } from 'node:test';
 import { run as runKeys } from './keys.ts';
 import { parseServeFlags } from './serve.ts';
+import { builtInModelIds } from '../../models/index.ts';
 
 const bin = path.join(import.meta.dirname, '..', '..', '..', 'bin', 'atelier.js');
 
@@ -88,7 +89,7 @@ it('serves /health and the --base-model / ATELIER_BASE_MODELS models, accepts a 
   for (const k of [key, 'flag-key']) assert.equal((await fetch(`${url}/v1/files`, { headers: { authorization: `Bearer ${k}` } })).status, 200);
   assert.equal((await fetch(`${url}/v1/files`, { headers: { authorization: 'Bearer nope' } })).status, 401);
   const models = (await (await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer flag-key' } })).json()) as { data: { id: string; hf_repo_id?: string }[] };
-  assert.deepEqual(models.data.map((m) => [m.id, m.hf_repo_id]), [['tiny-mistral', undefined], ['org/one', 'org/one'], ['org/two', 'org/two']]);
+  assert.deepEqual(models.data.map((m) => [m.id, m.hf_repo_id]), [...builtInModelIds().map((id) => [id, undefined]), ['org/one', 'org/one'], ['org/two', 'org/two']]);
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
 
