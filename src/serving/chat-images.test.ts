@@ -10,7 +10,7 @@ import { referenceDataDir } from '../../test/helpers/test-paths.ts';
 import { ChatRequestError, loadChatImages } from './chat-images.ts';
 import { chatRequestSchema, normaliseChatRequest } from './chat-request.ts';
 
-const settings = { chatMaxImages: 8, chatMaxImageBytes: 10 * 1024 * 1024, dataMaxImageSide: 10_000 };
+const settings = { chatMaxImages: 8, chatMaxImageBytes: 10 * 1024 * 1024, dataMaxImageSide: 10_000, imageUrlFetch: false, imageFetchTimeoutMs: 2000 };
 const vision = { id: 'tiny-pixtral', vision: true };
 const red = pngDataUrl(solidPng(32, 16, [255, 0, 0]));
 
@@ -64,6 +64,14 @@ describe('image chunks in chat requests', () => {
     const p = normalise(userWith({ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }, { type: 'image_url', image_url: 'file:///etc/passwd' }));
     await refused(loadChatImages(p.images.slice(0, 1), vision, settings), /messages\[0\]\.content\[0\]: remote images are off on this server/, 'messages.0.content.0');
     await refused(loadChatImages(p.images.slice(1), vision, settings), /messages\[0\]\.content\[1\]: image_url must be a base64 data URL/, 'messages.0.content.1');
+  });
+
+  it('with remote images on, still refuses a URL whose host is not a public address (SSRF)', async () => {
+    const on = { ...settings, imageUrlFetch: true };
+    for (const url of ['http://127.0.0.1:9/cat.png', 'http://[::1]/cat.png', 'http://10.1.2.3/cat.png', 'http://169.254.169.254/latest/meta-data']) {
+      const p = normalise(userWith({ type: 'image_url', image_url: url }));
+      await refused(loadChatImages(p.images, vision, on), /messages\[0\]\.content\[0\]: .*public addresses/, 'messages.0.content.0');
+    }
   });
 
   it('refuses too many images, too large ones and bytes that are not an image, each with its setting or reason', async () => {

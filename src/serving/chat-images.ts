@@ -8,7 +8,7 @@
  * fetching arbitrary URLs from the server is an SSRF risk, so they are refused while remote images
  * are off (`fetchRemoteImage` is the one place that would fetch them).
  */
-import { checkImageUrl } from '../data/index.ts';
+import { checkImageUrl, fetchImageUrl, ImageFetchError } from '../data/index.ts';
 import type { Settings } from '../settings/index.ts';
 
 /** An image chunk of the request: its place, its source, and the chunk of the rendered sample it became. */
@@ -22,7 +22,7 @@ export type ChatImage = {
   chunk: { type: 'image_url'; image_url: string };
 };
 
-export type ChatImageSettings = Pick<Settings, 'chatMaxImages' | 'chatMaxImageBytes' | 'dataMaxImageSide'>;
+export type ChatImageSettings = Pick<Settings, 'chatMaxImages' | 'chatMaxImageBytes' | 'dataMaxImageSide' | 'imageUrlFetch' | 'imageFetchTimeoutMs'>;
 
 /** A request the server cannot serve as sent (the route answers 400 with the message, and `param` when known). */
 export class ChatRequestError extends Error {
@@ -61,7 +61,7 @@ export async function loadChatImages(images: ChatImage[], model: { id: string; v
 }
 
 function loadImage(img: ChatImage, settings: ChatImageSettings): Promise<string> {
-  if (/^https?:/i.test(img.url)) return fetchRemoteImage(img);
+  if (/^https?:/i.test(img.url)) return fetchRemoteImage(img, settings);
   if (!img.url.startsWith('data:')) {
     const shown = img.url.length > 40 ? `${img.url.slice(0, 40)}…` : img.url;
     throw new ChatRequestError(`${img.where}: image_url must be a base64 data URL "data:image/<type>;base64,<data>"; found ${JSON.stringify(shown)}`, img.param);
@@ -78,14 +78,29 @@ function loadImage(img: ChatImage, settings: ChatImageSettings): Promise<string>
 }
 
 /**
- * The one place a remote image would be fetched. Remote images are off on this server: fetching
- * server-side is an SSRF risk and a prompt that depends on a remote file does not reproduce. The
- * fetcher (timeout, size limit, no private addresses) is called here when its setting is on; it must
- * also set `img.chunk.image_url` to the fetched bytes' data URL, which the tokenizer reads the size from.
+ * The one place a remote image is fetched, and only when `imageUrlFetch` is on (off by default:
+ * fetching server-side is an SSRF risk and a prompt that depends on a remote file does not
+ * reproduce). The fetcher allows public addresses only, with a timeout and the size limit; the
+ * bytes then pass the same checks as a data URL, and the chunk becomes that data URL, which the
+ * tokenizer reads the image's size from.
  */
-function fetchRemoteImage(img: ChatImage): Promise<string> {
-  return Promise.reject(new ChatRequestError(
-    `${img.where}: remote images are off on this server (fetching URLs server-side is an SSRF risk); embed the image as a data URL "data:image/<type>;base64,<data>"`,
-    img.param,
-  ));
+async function fetchRemoteImage(img: ChatImage, settings: ChatImageSettings): Promise<string> {
+  if (!settings.imageUrlFetch) {
+    throw new ChatRequestError(
+      `${img.where}: remote images are off on this server (fetching URLs server-side is an SSRF risk; setting imageUrlFetch); embed the image as a data URL "data:image/<type>;base64,<data>"`,
+      img.param,
+    );
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await fetchImageUrl(img.url, { enabled: true, timeoutMs: settings.imageFetchTimeoutMs, maxBytes: settings.chatMaxImageBytes });
+  } catch (err) {
+    if (err instanceof ImageFetchError) throw new ChatRequestError(`${img.where}: ${err.message}`, img.param);
+    throw err;
+  }
+  const data = bytes.toString('base64');
+  const checked = checkImageUrl(`data:image/unknown;base64,${data}`, { maxImageBytes: settings.chatMaxImageBytes, maxImageSide: settings.dataMaxImageSide }, img.where);
+  if ('code' in checked) throw new ChatRequestError(checked.message, img.param);
+  img.chunk.image_url = `data:image/${checked.type};base64,${data}`;
+  return data;
 }
