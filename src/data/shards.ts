@@ -45,7 +45,12 @@ function writeChunk(stream: WriteStream, chunk: Buffer): Promise<void> {
 
 /** Ends a stream; resolves once its data is flushed. */
 function closeStream(stream: WriteStream): Promise<void> {
-  return new Promise((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(rootCause(stream.errored ?? err)) : resolve())));
+}
+
+/** A stream that failed to open and was then ended reports AggregateError(open error, "write after end"): the first is the cause. */
+function rootCause(err: Error): Error {
+  return err instanceof AggregateError && err.errors[0] instanceof Error ? err.errors[0] : err;
 }
 
 export type ShardInfo = { dir: string; key: string; reused: boolean; samples: number; tokens: number; trainedTokens: number };

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { BaseModelSourceError, checkBaseModels, isBaseModelId, listBaseModelIds } from './index.ts';
+import { BaseModelSourceError, builtInModelIds, checkBaseModels, isBaseModelId, listBaseModelIds } from './index.ts';
 import { cacheFolderName, findInHubCache, registeredBaseModels, resolveEntry } from './hub-cache.ts';
 
 const rev = 'a1b2c3d4'.repeat(5);
@@ -45,7 +45,7 @@ test('folders are served under their name, hub snapshots under their repo id, an
   const snapshot = fakeCache(path.join(root, 'hub'), 'org/name');
   const sources = { modelsDir: '', baseModels: [folder, snapshot], hfHubCache: path.join(root, 'elsewhere') };
   assert.deepEqual(checkBaseModels(sources).map((m) => [m.id, m.hfRepoId]), [['my-nemo', null], ['org/name', 'org/name']]);
-  assert.deepEqual(await listBaseModelIds(sources), ['tiny-mistral', 'my-nemo', 'org/name']);
+  assert.deepEqual(await listBaseModelIds(sources), [...builtInModelIds(), 'my-nemo', 'org/name']);
   const relative = path.relative(os.homedir(), folder);
   if (!relative.startsWith('..')) assert.equal(resolveEntry(`~/${relative}`, '').dir, folder);
 });
