@@ -22,6 +22,8 @@ const mistralHyperparameters = z.object({
 const jobMetadata = z.object({
   expected_duration_seconds: int, cost: num, cost_currency: str, train_tokens_per_step: int, train_tokens: int, data_tokens: int,
   estimated_start_time: int, epochs: num, training_steps: int,
+  /** Atelier: dataset lines dropped under invalid_sample_skip_percentage (never silent). */
+  skipped_lines: int.optional(),
 });
 const mistralJob = z.object({
   id: z.string(), object: z.literal('job'), auto_start: z.boolean(), model: z.string(), status: z.enum(jobStatuses),
