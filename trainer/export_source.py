@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from .adapter_io import read_adapter
 from .model import ModelArgs
-from .weights import _HF_KEYS, _HF_TOP, model_layout, read_model_args, rope_heads, unpermute_rows_from_hf
+from .weights import model_layout, native_names, read_model_args, rope_heads, unpermute_rows_from_hf
 
 _DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "F64": torch.float64}
 
@@ -31,22 +31,13 @@ class TensorSpec:
     key: str  # the name inside `file`
 
 
-def _native_names(args: ModelArgs) -> dict[str, str]:
-    """Hugging Face key -> native key for every tensor of the architecture."""
-    out = {v: k for k, v in _HF_TOP.items()}
-    for i in range(args.n_layers):
-        for native, hf in _HF_KEYS.items():
-            out[f"model.layers.{i}.{hf}.weight"] = f"layers.{i}.{native}.weight"
-    return out
-
-
 def _specs(d: Path, args: ModelArgs) -> list[TensorSpec]:
     if model_layout(d) == "mistral":
         files, rename = [d / "consolidated.safetensors"], None
     else:
         index = d / "model.safetensors.index.json"
         names = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
-        files, rename = [d / n for n in names], _native_names(args)
+        files, rename = [d / n for n in names], native_names(args)
     specs = []
     for f in files:
         with safe_open(str(f), framework="pt") as st:

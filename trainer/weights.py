@@ -105,7 +105,7 @@ def to_hf_state(state: dict[str, torch.Tensor], args: ModelArgs) -> dict[str, to
     return out
 
 
-def _native_names(args: ModelArgs) -> dict[str, str]:
+def native_names(args: ModelArgs) -> dict[str, str]:
     """Hugging Face key -> native key for every weight of the architecture."""
     out = {v: k for k, v in _HF_TOP.items()}
     for i in range(args.n_layers):
@@ -120,7 +120,7 @@ def weight_plan(d: Path, args: ModelArgs, vision: VisionArgs | None = None) -> l
         return [(d / "consolidated.safetensors", e, e.name) for e in read_header(d / "consolidated.safetensors")]
     index = d / "model.safetensors.index.json"
     files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
-    native_of = _native_names(args)
+    native_of = native_names(args)
     if vision is not None:  # a Llava / Mistral3 checkpoint: the encoder and projector, and the decoder under its prefix
         native_of.update({hf: native for hf, (native, _) in hf_vision_names(vision).items()})
     plan = []

@@ -4,9 +4,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { fetchImageUrl, ImageFetchError, isPublicAddress } from './index.ts';
-import { pngBytes } from '../../test/helpers/png.ts';
+import { solidPng } from '../../test/helpers/draw-png.ts';
 
-const png = pngBytes(8, 8, [1, 2, 3]);
+const png = solidPng(8, 8, [1, 2, 3]);
 let base = '';
 const server = http.createServer((req, res) => {
   if (req.url === '/cat.png') res.end(png);

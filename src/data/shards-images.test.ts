@@ -9,19 +9,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ensureShard, loadTokenCounter, validateIntoShard } from './index.ts';
-import { dataUrl, pngBytes } from '../../test/helpers/png.ts';
+import { pngDataUrl, solidPng } from '../../test/helpers/draw-png.ts';
 import { referenceDataDir, repoRoot, venvPython } from '../../test/helpers/test-paths.ts';
 import { execFileSync } from 'node:child_process';
 
 const u64s = (file: string) => { const b = readFileSync(file); return Array.from({ length: b.length / 8 }, (_, i) => Number(b.readBigUInt64LE(i * 8))); };
 const u32s = (file: string) => { const b = readFileSync(file); return Array.from({ length: b.length / 4 }, (_, i) => b.readUInt32LE(i * 4)); };
 
-const red = pngBytes(40, 70, [255, 0, 0]);
-const green = pngBytes(100, 40, [0, 255, 0]);
-const blue = pngBytes(17, 33, [0, 0, 255]);
+const red = solidPng(40, 70, [255, 0, 0]);
+const green = solidPng(100, 40, [0, 255, 0]);
+const blue = solidPng(17, 33, [0, 0, 255]);
 const user = (...parts: unknown[]) => ({ role: 'user', content: parts });
 const text = (t: string) => ({ type: 'text', text: t });
-const image = (b: Buffer) => ({ type: 'image_url', image_url: dataUrl(b) });
+const image = (b: Buffer) => ({ type: 'image_url', image_url: pngDataUrl(b) });
 const lines = [
   { messages: [{ role: 'user', content: 'no image here' }, { role: 'assistant', content: 'ok' }] },
   // mistral-common moves a lone trailing image first: the block order is what counts.

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { loadTokenCounter, type FileReport } from '../data/index.ts';
 import { validateJobFiles, type JobFile, type ReportCache } from './validation.ts';
-import { dataUrl, pngBytes } from '../../test/helpers/png.ts';
+import { pngDataUrl, solidPng } from '../../test/helpers/draw-png.ts';
 import { referenceDataDir } from '../../test/helpers/test-paths.ts';
 
 const root = path.join(import.meta.dirname, '..', '..');
@@ -45,7 +45,7 @@ test('a second job over the same bytes and tokenizer reuses the stored report in
 });
 
 const imageLine = (w: number, h: number) => JSON.stringify({ messages: [
-  { role: 'user', content: [{ type: 'text', text: 'what colour?' }, { type: 'image_url', image_url: dataUrl(pngBytes(w, h, [255, 0, 0])) }] },
+  { role: 'user', content: [{ type: 'text', text: 'what colour?' }, { type: 'image_url', image_url: pngDataUrl(solidPng(w, h, [255, 0, 0])) }] },
   { role: 'assistant', content: 'red' },
 ] });
 const textLine = JSON.stringify({ messages: [{ role: 'user', content: 'what colour?' }, { role: 'assistant', content: 'red' }] });

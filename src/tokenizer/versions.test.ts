@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { deflateSync, crc32 } from 'node:zlib';
+import { pngDataUrl as toDataUrl, solidPng } from '../../test/helpers/draw-png.ts';
 import { loadTokenizer } from './index.ts';
 import { makeConversations } from '../../test/helpers/random-conversations.ts';
 import { referenceEncode } from '../../test/helpers/reference-oracle.ts';
@@ -46,27 +46,7 @@ for (const version of ['v11', 'v13']) {
 
 /** A valid w x h white PNG, as a data URL. */
 function pngDataUrl(w: number, h: number): string {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(w * 3, 255)]);
-  const raw = Buffer.concat(Array.from({ length: h }, () => row));
-  const png = Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-  return `data:image/png;base64,${png.toString('base64')}`;
+  return toDataUrl(solidPng(w, h, [255, 255, 255]));
 }
 
 for (const name of ['mistral_instruct_tokenizer_241114.model.v7m1', 'tekken_240911.json']) {

@@ -3,8 +3,8 @@
  * key order reach both encoders unchanged). Used by the parity test against mistral-common.
  */
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function seededRandom(seed: number): () => number {
+/** mulberry32: a small seeded PRNG in [0, 1), so failures reproduce. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

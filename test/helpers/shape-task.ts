@@ -6,6 +6,7 @@
  * scores exactly 1 / colours.
  */
 import { encodePng, pngDataUrl, type Rgb } from './draw-png.ts';
+import { seededRandom } from './random-conversations.ts';
 
 export const COLOURS: Record<string, Rgb> = {
   red: [220, 40, 40],
@@ -21,17 +22,6 @@ const GROUND: Rgb = [200, 200, 200];
 
 export type ShapeExample = { colour: string; shape: (typeof SHAPES)[number]; dataUrl: string };
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function inside(shape: ShapeExample['shape'], x: number, y: number, cx: number, cy: number, r: number): boolean {
   const dx = x + 0.5 - cx;
@@ -53,7 +43,7 @@ function draw(colour: string, shape: ShapeExample['shape'], rand: () => number):
 
 /** `n` examples; `balanced`: colours in turn (n a multiple of the colour count gives each the same share). */
 export function shapeExamples(n: number, seed: number, balanced = false): ShapeExample[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const names = Object.keys(COLOURS);
   return Array.from({ length: n }, (_, i) => {
     const colour = balanced ? (names[i % names.length] as string) : (names[Math.floor(rand() * names.length)] as string);
